@@ -1,0 +1,374 @@
+"""The ``syncd`` command line.
+
+Every command takes ``--config``. Operator mistakes are printed as one line on stderr
+(no traceback unless ``--debug``) with the exit codes of the contract: 0 ok, 1 finished
+but some records failed, 2 bad usage or configuration, 3 the daemon is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Annotated, Any
+
+import click
+import typer
+
+from syncd import __version__
+from syncd.bindings_cli import bindings_app
+from syncd.cli_context import ConfigOption, Context, JsonOption, ctx_of, one_side
+from syncd.config import Config
+from syncd.engine import PairRunner, RunResult
+from syncd.errors import UserError
+from syncd.plugins import default_registry
+from syncd.progress import run_with_progress
+from syncd.render import counts_text, err, print_json, table, when
+
+app = typer.Typer(
+    name="syncd",
+    help="Keep contacts and companies in step between business systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(bindings_app, name="bindings")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Keep contacts and companies in step between business systems."""
+    ctx.obj = Context(config, debug, verbose)
+
+
+def _finish(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "pair": result.pair,
+                "status": result.status,
+                "counts": result.counts,
+                "error": result.error,
+                "seconds": round(result.seconds, 3),
+                **({"items": result.items} if result.run_id is None else {}),
+            }
+        )
+    else:
+        print(result.summary())
+        if result.counts.get("failed") and result.run_id:
+            err.print(f"see the failed records with: syncd show {result.run_id}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    pair: Annotated[str, typer.Argument(help="The pair to run.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="List everything, not just changes.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run PAIR once now, in this process, with a progress bar on a terminal."""
+    c = ctx_of(ctx)
+    runner = PairRunner(c.config(config), c.store(config))
+    result = run_with_progress(
+        lambda progress: _run(runner, progress, pair, full, dry_run), enabled=not as_json
+    )
+    if dry_run and not as_json:
+        for item in result.items:
+            err.print(f"would {item['action']} {item['entity']} {item['source_id']}")
+    _finish(result, as_json)
+
+
+def _run(runner: PairRunner, progress: Any, pair: str, full: bool, dry_run: bool) -> RunResult:
+    runner.progress = progress
+    return runner.run(pair, full=full, dry_run=dry_run)
+
+
+@app.command("sync-record")
+def sync_record(
+    ctx: typer.Context,
+    pair: Annotated[str, typer.Argument(help="The pair.")],
+    entity: Annotated[str, typer.Argument(help="contact or company.")],
+    left: Annotated[str | None, typer.Option("--left", help="The record's id on the left.")] = None,
+    right: Annotated[str | None, typer.Option("--right", help="Its id on the right.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Sync one record now, whether or not it changed."""
+    side, record_id = one_side(left, right)
+    c = ctx_of(ctx)
+    result = PairRunner(c.config(config), c.store(config)).run_record(pair, entity, side, record_id)
+    _finish(result, as_json)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    pair: Annotated[str | None, typer.Argument(help="Only this pair.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 20,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """The newest runs with their outcome and counts."""
+    c = ctx_of(ctx)
+    if pair:
+        c.config(config).pair(pair)
+    runs = c.store(config).runs(pair, limit)
+    if as_json:
+        print_json(runs)
+        return
+    table(
+        None,
+        ["run", "pair", "trigger", "started", "seconds", "status", "counts"],
+        (
+            [
+                r["id"],
+                r["pair"],
+                r["trigger"] + (" full" if r["full"] else ""),
+                when(r["started_at"]),
+                _seconds(r),
+                r["status"],
+                counts_text(r) + (f"; {r['error']}" if r["error"] else ""),
+            ]
+            for r in runs
+        ),
+    )
+
+
+def _seconds(run: dict[str, Any]) -> str:
+    if not run.get("ended_at"):
+        return "-"
+    return f"{(run['ended_at'] - run['started_at']).total_seconds():.1f}"
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="The run's id (see syncd history).")],
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """One run: its counts and every record's outcome and error."""
+    store = ctx_of(ctx).store(config)
+    run = store.run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id}")
+    items = [
+        {**i, "detail": json.loads(i["detail"]) if i["detail"] else None}
+        for i in store.run_items(run_id)
+    ]
+    if as_json:
+        print_json({**run, "items": items})
+        return
+    print(
+        f"run {run['id']} of {run['pair']} ({run['trigger']}, {run['mode']}"
+        f"{', full' if run['full'] else ''}): {run['status']}, {counts_text(run)}"
+    )
+    print(f"started {when(run['started_at'])}, ended {when(run['ended_at'])}")
+    if run["error"]:
+        print(f"error: {run['error']}")
+    table(
+        None,
+        ["entity", "action", "outcome", "from", "source id", "target id", "error / detail"],
+        (
+            [
+                i["entity"],
+                i["action"],
+                i["outcome"],
+                i["source_side"],
+                i["source_id"],
+                i["target_id"],
+                i["error"] or _detail(i["detail"]),
+            ]
+            for i in items
+        ),
+    )
+
+
+def _detail(detail: dict[str, Any] | None) -> str:
+    if not detail:
+        return ""
+    return "; ".join(
+        f"{k}: {', '.join(v) if isinstance(v, list) else v}" for k, v in detail.items()
+    )
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Every pair: mode, schedule, paused, last run and its counts, bindings."""
+    c = ctx_of(ctx)
+    cfg, store = c.config(config), c.store(config)
+    states = store.pair_states()
+    rows = []
+    for name, pair in cfg.pairs.items():
+        last = store.runs(name, 1)
+        rows.append(
+            {
+                "pair": name,
+                "left": pair.left,
+                "right": pair.right,
+                "mode": pair.mode,
+                "schedule": (pair.every and f"every {pair.every}") or pair.cron or None,
+                "paused": bool(states.get(name, {}).get("paused")),
+                "last_run": last[0] if last else None,
+                "bindings": store.count_bindings(name),
+            }
+        )
+    if as_json:
+        print_json({"pairs": rows})
+        return
+    table(
+        None,
+        ["pair", "mode", "schedule", "paused", "last run", "result", "bindings"],
+        (
+            [
+                r["pair"],
+                f"{r['left']} {_arrow(r['mode'])} {r['right']}",
+                r["schedule"] or "on demand",
+                "yes" if r["paused"] else "no",
+                _last(r["last_run"]),
+                r["last_run"] and f"{r['last_run']['status']}: {counts_text(r['last_run'])}",
+                ", ".join(f"{n} {e}" for e, n in sorted(r["bindings"].items())) or "0",
+            ]
+            for r in rows
+        ),
+    )
+
+
+def _arrow(mode: str) -> str:
+    return {"export": "->", "import": "<-"}.get(mode, "<->")
+
+
+def _last(run: dict[str, Any] | None) -> str | None:
+    return f"#{run['id']} {when(run['started_at'])}" if run else None
+
+
+def _pairs_arg(cfg: Config, pair: str | None, all_pairs: bool) -> list[str]:
+    if all_pairs == bool(pair):
+        raise UserError("give a PAIR or --all")
+    if all_pairs:
+        return list(cfg.pairs)
+    cfg.pair(pair or "")
+    return [pair or ""]
+
+
+@app.command()
+def pause(
+    ctx: typer.Context,
+    pair: Annotated[str | None, typer.Argument(help="The pair.")] = None,
+    all_pairs: Annotated[bool, typer.Option("--all", help="Every pair.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Pause a pair (persisted): the daemon starts no run of it until resumed."""
+    c = ctx_of(ctx)
+    names = _pairs_arg(c.config(config), pair, all_pairs)
+    c.store(config).set_paused(names, True)
+    print(f"paused: {', '.join(names)}")
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    pair: Annotated[str | None, typer.Argument(help="The pair.")] = None,
+    all_pairs: Annotated[bool, typer.Option("--all", help="Every pair.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Resume a paused pair."""
+    c = ctx_of(ctx)
+    names = _pairs_arg(c.config(config), pair, all_pairs)
+    c.store(config).set_paused(names, False)
+    print(f"resumed: {', '.join(names)}")
+
+
+@app.command()
+def plugins(as_json: JsonOption = False) -> None:
+    """Connector types and the package each comes from; plugins that failed to load."""
+    registry = default_registry()
+    types = [
+        {"type": t.name, "package": t.package, "version": t.version, "plugin": t.plugin}
+        for t in sorted(registry.connectors.values(), key=lambda t: t.name)
+    ]
+    failures = [
+        {"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in registry.failures
+    ]
+    if as_json:
+        print_json({"connectors": types, "failures": failures})
+        return
+    table(
+        None,
+        ["type", "package", "version"],
+        ([t["type"], t["package"], t["version"]] for t in types),
+    )
+    for failure in failures:
+        err.print(f"plugin {failure['plugin']} ({failure['package']}) failed: {failure['reason']}")
+
+
+@app.command()
+def check(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Validate the configuration and reach every connector."""
+    c = ctx_of(ctx)
+    cfg = c.config(config)
+    c.store(config)
+    results = []
+    for name in cfg.connectors:
+        try:
+            cfg.connector(name).check()
+            results.append({"connector": name, "ok": True, "error": None})
+        except Exception as exc:
+            results.append(
+                {"connector": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            )
+    ok = all(r["ok"] for r in results)
+    if as_json:
+        print_json({"config": str(cfg.path), "connectors": results, "ok": ok})
+    else:
+        print(f"{cfg.path}: configuration is valid; state store reachable")
+        for r in results:
+            print(f"connector {r['connector']}: {'ok' if r['ok'] else r['error']}")
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print syncd's version."""
+    print(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``syncd`` console script: one error handler for all."""
+    command = typer.main.get_command(app)
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        code = command.main(args=argv, prog_name="syncd", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = 2
+    except click.exceptions.Abort:
+        err.print("aborted")
+        code = 1
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"syncd: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        print(
+            f"syncd: internal error: {type(exc).__name__}: {exc} (--debug shows more)",
+            file=sys.stderr,
+        )
+        code = 1
+    sys.exit(code or 0)

@@ -1,0 +1,293 @@
+"""Configuration: TOML on disk to validated models.
+
+Every mistake becomes a :class:`ConfigError` whose message is one readable line naming
+the file and the key (or the line, for TOML syntax), so the CLI can print it without a
+traceback and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from syncd.connector import Connector
+from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER
+from syncd.errors import UserError
+from syncd.plugins import Registry, default_registry
+from syncd.secrets import resolve_sqlite_url
+
+DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
+
+Side = Literal["left", "right"]
+Entity = Literal["company", "contact"]
+Scalar = str | int | float | bool
+
+
+class ConfigError(UserError):
+    """The configuration is invalid; the message names the file and the key or line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DaemonConfig(_Strict):
+    """The ``[daemon]`` table."""
+
+    state: str = "sqlite:////var/lib/syncd/state.db"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+
+_DURATION = re.compile(r"(\d+)\s*(d|h|m|s)")
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``90s``, ``15m``, ``2h30m`` or ``1d``."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 1d")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("a schedule interval must be longer than zero")
+    return seconds
+
+
+class PairConfig(_Strict):
+    """One ``[pairs.NAME]`` table: two connectors and the rules that sync them."""
+
+    name: str = ""
+    left: str
+    right: str
+    mode: Literal["export", "import", "two-way"] = "export"
+    entities: list[Entity] = Field(default_factory=lambda: list(ENTITY_ORDER))
+    every: str | None = None
+    cron: str | None = None
+    conflict: Literal["left", "right", "newest"] = "left"
+    update_existing: bool = True
+    recreate_deleted: bool = False
+    deletes: Literal["ignore", "propagate"] = "ignore"
+    create_in: list[Side] = Field(default_factory=lambda: ["left", "right"])
+    match: dict[Entity, list[str]] = Field(default_factory=dict)
+    required: dict[Entity, list[str]] = Field(default_factory=dict)
+    filter: dict[Entity, dict[str, Scalar]] = Field(default_factory=dict)
+    exclude: dict[Entity, list[str]] = Field(default_factory=dict)
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a crontab expression: {exc}") from None
+        return value
+
+    @field_validator("entities")
+    @classmethod
+    def _entities(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("an entity is listed twice")
+        if value != [e for e in ENTITY_ORDER if e in value]:
+            raise ValueError("companies must come before contacts (contacts refer to them)")
+        return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> PairConfig:
+        if self.every and self.cron:
+            raise ValueError("give either 'every' or 'cron', not both")
+        if self.left == self.right:
+            raise ValueError("left and right must be different connectors")
+        return self
+
+    @property
+    def interval_seconds(self) -> int | None:
+        """The ``every`` schedule in seconds, if any."""
+        return parse_duration(self.every) if self.every else None
+
+    def sources(self) -> list[Side]:
+        """The sides whose changes this pair reads, per its mode."""
+        return {"export": ["left"], "import": ["right"], "two-way": ["left", "right"]}[self.mode]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    """A named connector instance with its validated settings."""
+
+    name: str
+    type: str
+    cls: type[Connector]
+    settings: Any
+
+    def create(self, base_dir: Path) -> Connector:
+        """A fresh connector instance (no I/O happens until it is opened)."""
+        return self.cls(self.name, self.settings, base_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path
+    daemon: DaemonConfig
+    connectors: dict[str, ConnectorConfig]
+    pairs: dict[str, PairConfig]
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the configuration are taken from."""
+        return self.path.parent
+
+    @property
+    def state_url(self) -> str:
+        """The state store's SQLAlchemy URL, relative SQLite paths made absolute."""
+        return resolve_sqlite_url(self.daemon.state, self.base_dir)
+
+    def pair(self, name: str) -> PairConfig:
+        """A pair by name, or a UserError naming the pairs that exist."""
+        try:
+            return self.pairs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.pairs)) or "none"
+            raise UserError(f"{self.path}: no pair named {name!r} (pairs: {known})") from None
+
+    def connector(self, name: str) -> Connector:
+        """A fresh instance of the named connector."""
+        return self.connectors[name].create(self.base_dir)
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """The configuration file to use: ``--config``, else ``$SYNCD_CONFIG``, else the
+    system default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("SYNCD_CONFIG")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def load_config(path: Path, registry: Registry | None = None) -> Config:
+    """Read, parse and validate a configuration file."""
+    registry = registry or default_registry()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return parse_config(data, path.absolute(), registry)
+
+
+def parse_config(data: dict[str, Any], path: Path, registry: Registry) -> Config:
+    """Validate parsed TOML; ``path`` names the file in error messages and anchors
+    relative paths."""
+    unknown = sorted(set(data) - {"daemon", "connectors", "pairs"})
+    if unknown:
+        expected = "expected daemon, connectors, pairs"
+        raise ConfigError(f"{path}: {unknown[0]}: unknown table ({expected})")
+    daemon = _validate(path, "daemon", DaemonConfig, data.get("daemon", {}))
+    connectors = {
+        name: _connector(path, name, raw, registry)
+        for name, raw in _table(path, "connectors", data).items()
+    }
+    pairs = {}
+    for name, raw in _table(path, "pairs", data).items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: pairs.{name}: must be a table")
+        pair = _validate(path, f"pairs.{name}", PairConfig, {**raw, "name": name})
+        _check_pair(path, pair, connectors)
+        pairs[name] = pair
+    return Config(path, daemon, connectors, pairs)
+
+
+def _table(path: Path, key: str, data: dict[str, Any]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key}: must be a table")
+    return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(path: Path, prefix: str, model: type[M], raw: Any, base_dir: Path | None = None) -> M:
+    try:
+        return model.model_validate(raw, context={"base_dir": base_dir or path.parent})
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, prefix, exc)) from None
+
+
+def _describe(path: Path, prefix: str, exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    loc = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path}: {loc}: {message}{more}"
+
+
+def _connector(path: Path, name: str, raw: Any, registry: Registry) -> ConnectorConfig:
+    prefix = f"connectors.{name}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {prefix}: must be a table")
+    settings = dict(raw)
+    type_name = settings.pop("type", None)
+    if not isinstance(type_name, str):
+        raise ConfigError(f'{path}: {prefix}.type: missing (the connector type, e.g. "sql")')
+    try:
+        kind = registry.connector(type_name)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: {prefix}.type: {exc.args[0]}") from None
+    validated = _validate(path, prefix, kind.cls.Settings, settings)
+    return ConnectorConfig(name, type_name, kind.cls, validated)
+
+
+def _check_pair(path: Path, pair: PairConfig, connectors: dict[str, ConnectorConfig]) -> None:
+    prefix = f"{path}: pairs.{pair.name}"
+    for side in ("left", "right"):
+        name = getattr(pair, side)
+        if name not in connectors:
+            known = ", ".join(sorted(connectors)) or "none"
+            raise ConfigError(f"{prefix}.{side}: no connector named {name!r} (connectors: {known})")
+        served = connectors[name].create(path.parent).entities()
+        missing = [e for e in pair.entities if e not in served and e != "company"]
+        if missing:
+            raise ConfigError(
+                f"{prefix}.entities: connector {name!r} has no {missing[0]!r} entity configured"
+            )
+    for key in ("match", "required", "exclude"):
+        for entity, fields in getattr(pair, key).items():
+            _check_fields(f"{prefix}.{key}.{entity}", entity, fields)
+    for entity, rules in pair.filter.items():
+        _check_fields(f"{prefix}.filter.{entity}", entity, list(rules))
+
+
+def _check_fields(where: str, entity: str, fields: list[str]) -> None:
+    for name in fields:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"{where}: {name!r} is not a field name")
+        if name == "company" and entity == "company":
+            raise ConfigError(f"{where}: companies have no company field")
+    if entity not in CANONICAL_FIELDS:
+        raise ConfigError(f"{where}: unknown entity {entity!r}")

@@ -1,0 +1,293 @@
+"""Applying planned operations: write through the target connector in batches, then
+record bindings, snapshots, item outcomes and cursors in one state-store transaction.
+
+Creates are preceded by committed *intents*, so a process killed between the create
+and the commit leaves a trace the next run resolves instead of creating again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from syncd.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
+from syncd.engine.plan import Flow, Op
+from syncd.engine.records import dump, fingerprint
+from syncd.state import BindingRow
+from syncd.state.store import BatchCommit
+
+ItemSink = Callable[[dict[str, Any]], None]
+
+
+class Applier:
+    """Carries out one batch of operations for a :class:`Flow` and records them."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        run_id: int,
+        counts: Counter[str],
+        *,
+        dry_run: bool = False,
+        clear_retries: bool = True,
+        on_item: ItemSink | None = None,
+    ) -> None:
+        self.flow = flow
+        self.run_id = run_id
+        self.counts = counts
+        self.dry_run = dry_run
+        self.clear_retries = clear_retries
+        self.on_item = on_item
+
+    def apply(
+        self,
+        ops: Sequence[Op],
+        cursors: dict[tuple[str, str], str] | None = None,
+        done_intents: Sequence[str] = (),
+    ) -> None:
+        """Write ``ops`` to the target, flush it, and commit the outcome with
+        ``cursors`` (which must only cover changes planned into ``ops``)."""
+        commit = BatchCommit(cursors=dict(cursors or {}), done_intents=list(done_intents))
+        creates: list[Op] = []
+        self._deletes(commit, [op for op in ops if op.kind == "delete"])
+        self._updates(
+            commit, [op for op in ops if op.send and op.kind in ("update", "bind")], creates
+        )
+        creates.extend(op for op in ops if op.kind == "create")
+        self._creates(commit, creates)
+        for op in ops:
+            self._settle(commit, op)
+        if self.dry_run:
+            return
+        self.flow.target.flush()
+        self.flow.store.commit(self.flow.pair, self.run_id, commit)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _call(self, method: str, ops: Sequence[Op], items: list[Any]) -> list[WriteResult]:
+        if self.dry_run:
+            return [WriteResult(id=op.target_id or "(new)") for op in ops]
+        size = max(1, self.flow.target.batch_size)
+        write = getattr(self.flow.target, method)
+        results: list[WriteResult] = []
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            got = write(ops[0].entity, chunk)
+            if len(got) != len(chunk):
+                raise RuntimeError(
+                    f"connector {self.flow.target.name!r} returned {len(got)} results "
+                    f"for {len(chunk)} {method}s"
+                )
+            results.extend(got)
+        return results
+
+    def _deletes(self, commit: BatchCommit, ops: list[Op]) -> None:
+        if not ops:
+            return
+        side = self.flow.target_side
+        items = [
+            Delete(op.target_id or "", op.binding.get("version", side)) for op in ops if op.binding
+        ]
+        for op, result in zip(ops, self._call("delete", ops, items), strict=True):
+            if result.ok and op.binding is not None:
+                commit.dropped_bindings.append(op.binding.id or 0)
+                self._item(commit, op, "delete", "ok")
+                self.counts["deleted"] += 1
+            else:
+                self._fail(commit, op, "delete", result.error)
+
+    def _updates(self, commit: BatchCommit, ops: list[Op], creates: list[Op]) -> None:
+        if not ops:
+            return
+        items = [Update(op.target_id or "", op.send) for op in ops]
+        for op, result in zip(ops, self._call("update", ops, items), strict=True):
+            if result.ok:
+                op.target_version = result.version or op.target_version
+                if op.kind == "update":
+                    self._item(commit, op, "update", "ok", {"fields": sorted(op.send)})
+                    self.counts["updated"] += 1
+                    self._bind_update(commit, op)
+                continue
+            error = result.error
+            if error and error.kind == ErrorKind.NOT_FOUND:
+                self._target_gone(commit, op, creates)
+            else:
+                op.kind = "failed"
+                self._fail(commit, op, "update", error)
+
+    def _target_gone(self, commit: BatchCommit, op: Op, creates: list[Op]) -> None:
+        flow = self.flow
+        if (flow.recreate_deleted or op.kind == "bind") and flow.may_create:
+            op.kind = "create"
+            op.send = {k: v for k, v in (op.source_fields or {}).items() if v is not None}
+            op.key = op.key or _new_key()
+            creates.append(op)
+            return
+        op.kind = "skip"
+        op.reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
+        if op.binding is not None:
+            op.binding.set("deleted", flow.target_side, True)
+
+    def _creates(self, commit: BatchCommit, ops: list[Op]) -> None:
+        if not ops:
+            return
+        flow = self.flow
+        for op in ops:
+            op.key = op.key or _new_key()
+        if not self.dry_run:
+            flow.store.add_intents(
+                flow.pair,
+                [
+                    {
+                        "key": op.key,
+                        "entity": op.entity,
+                        "target_side": flow.target_side,
+                        "source_id": op.source_id,
+                        "source_data": dump(op.source_fields or {}),
+                        "target_data": dump(op.send),
+                    }
+                    for op in ops
+                ],
+            )
+        items = [Create(op.key or "", op.send) for op in ops]
+        for op, result in zip(ops, self._call("create", ops, items), strict=True):
+            commit.done_intents.append(op.key or "")
+            error = result.error
+            if result.ok and result.id:
+                op.target_id = result.id
+                op.target_version = result.version
+                self._bind_create(commit, op)
+                self._item(commit, op, "create", "ok")
+                self.counts["created"] += 1
+            elif error and error.kind == ErrorKind.DUPLICATE and error.existing_id:
+                op.kind = "bind"
+                op.target_id = error.existing_id
+                op.target_fields = {}
+                op.detail = {"note": f"already existed: {error.message}"}
+            else:
+                op.kind = "failed"
+                self._fail(commit, op, "create", error)
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    def _settle(self, commit: BatchCommit, op: Op) -> None:
+        """Record what the writes above did not: binds, snapshots, refusals, skips."""
+        if op.kind == "bind":
+            self._bind_new(commit, op)
+            self._item(commit, op, "bind", "ok", {"fields": sorted(op.send)} if op.send else None)
+            self.counts["bound"] += 1
+        elif op.kind in ("snapshot", "update") and not op.send and op.binding is not None:
+            self._snapshot_source(op.binding, op)
+            commit.changed_bindings.append(op.binding)
+            self._cleared(commit, op)
+        elif op.kind == "refuse":
+            self._fail(commit, op, "refuse", RecordError(ErrorKind.INVALID, op.reason or ""))
+        elif op.kind == "wait":
+            self.counts["skipped"] += 1
+        elif op.kind == "skip":
+            if op.binding is not None:
+                if op.source_fields is not None:
+                    self._snapshot_source(op.binding, op)
+                commit.changed_bindings.append(op.binding)
+            self._item(commit, op, "skip", "skipped")
+            self.counts["skipped"] += 1
+            self._cleared(commit, op)
+
+    def _snapshot_source(self, binding: BindingRow, op: Op) -> None:
+        side = self.flow.source_side
+        data = dump(op.source_fields or {})
+        binding.set("data", side, data)
+        binding.set("hash", side, op.source_hash or fingerprint(data))
+        binding.set("version", side, op.source_version)
+        binding.set("deleted", side, False)
+
+    def _snapshot_target(
+        self, binding: BindingRow, fields: dict[str, Any], version: str | None
+    ) -> None:
+        side = self.flow.target_side
+        data = dump(fields)
+        binding.set("data", side, data)
+        binding.set("hash", side, fingerprint(data))
+        binding.set("version", side, version)
+        binding.set("deleted", side, False)
+
+    def _bind_update(self, commit: BatchCommit, op: Op) -> None:
+        binding = op.binding
+        if binding is None:
+            return
+        self._snapshot_source(binding, op)
+        merged = {**binding.data_on(self.flow.target_side), **op.send}
+        self._snapshot_target(binding, merged, op.target_version)
+        commit.changed_bindings.append(binding)
+        self._cleared(commit, op)
+
+    def _bind_create(self, commit: BatchCommit, op: Op) -> None:
+        if op.binding is not None:
+            op.binding.set("id", self.flow.target_side, op.target_id)
+            self._bind_update(commit, op)
+            return
+        self._bind_new(commit, op, fields=op.send)
+
+    def _bind_new(self, commit: BatchCommit, op: Op, fields: dict[str, Any] | None = None) -> None:
+        flow = self.flow
+        ids = {flow.source_side: op.source_id, flow.target_side: op.target_id or ""}
+        binding = BindingRow(None, op.entity, ids["left"], ids["right"])
+        self._snapshot_source(binding, op)
+        target_fields = fields if fields is not None else {**(op.target_fields or {}), **op.send}
+        self._snapshot_target(binding, target_fields, op.target_version)
+        commit.new_bindings.append(binding)
+        self._cleared(commit, op)
+
+    def _cleared(self, commit: BatchCommit, op: Op) -> None:
+        if self.clear_retries:
+            commit.clear_retry(op.entity, self.flow.source_side, op.source_id)
+
+    def _fail(self, commit: BatchCommit, op: Op, action: str, error: RecordError | None) -> None:
+        error = error or RecordError(ErrorKind.TRANSIENT, "the connector gave no reason", True)
+        op.kind = "failed"
+        self._item(commit, op, action, "failed", error=f"{error.kind}: {error.message}")
+        self.counts["failed"] += 1
+        commit.retries.append(
+            {
+                "entity": op.entity,
+                "side": self.flow.source_side,
+                "record_id": op.source_id,
+                "permanent": not error.retryable,
+                "hash": op.source_hash,
+                "attempts": 1,
+                "error": f"{error.kind}: {error.message}",
+            }
+        )
+
+    def _item(
+        self,
+        commit: BatchCommit,
+        op: Op,
+        action: str,
+        outcome: str,
+        detail: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        merged = {**(op.detail or {}), **(detail or {})}
+        if op.reason and outcome == "skipped":
+            merged["reason"] = op.reason
+        item = {
+            "entity": op.entity,
+            "action": action,
+            "outcome": outcome,
+            "source_side": self.flow.source_side,
+            "source_id": op.source_id,
+            "target_id": op.target_id,
+            "error": error,
+            "detail": json.dumps(merged, ensure_ascii=False) if merged else None,
+        }
+        commit.items.append(item)
+        if self.on_item is not None:
+            self.on_item(item)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex

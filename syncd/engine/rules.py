@@ -1,0 +1,61 @@
+"""A pair's field rules for one entity type: which fields take part, filters,
+required fields and match keys."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from syncd.config import PairConfig
+from syncd.entities import BOOLEAN_FIELDS, is_empty
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRules:
+    """How one entity type is synced in one pair."""
+
+    entity: str
+    fields: frozenset[str]
+    filters: tuple[tuple[str, Any], ...]
+    required: tuple[str, ...]
+    match: tuple[str, ...]
+
+    def select(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep only the fields that take part in this pair."""
+        keep = self.fields
+        return {name: value for name, value in values.items() if name in keep}
+
+    def passes(self, values: Mapping[str, Any]) -> bool:
+        """True when the record meets every filter (``private = false`` and so on)."""
+        for name, wanted in self.filters:
+            value = values.get(name)
+            if value is None and name in BOOLEAN_FIELDS:
+                value = False
+            if isinstance(wanted, bool) or value is None:
+                if value != wanted:
+                    return False
+            elif str(value) != str(wanted):
+                return False
+        return True
+
+    def missing(self, values: Mapping[str, Any]) -> list[str]:
+        """Required fields that are empty on this record."""
+        return [name for name in self.required if is_empty(values.get(name))]
+
+
+def entity_rules(
+    pair: PairConfig, entity: str, left_fields: Collection[str], right_fields: Collection[str]
+) -> EntityRules:
+    """The rules of ``pair`` for ``entity``: fields both sides map, less excluded ones."""
+    excluded = set(pair.exclude.get(entity, []))
+    fields = (set(left_fields) & set(right_fields)) - excluded
+    filters = pair.filter.get(entity, {})
+    # a filter needs its field even when it is not synced, so it is read on the source
+    return EntityRules(
+        entity=entity,
+        fields=frozenset(fields),
+        filters=tuple(filters.items()),
+        required=tuple(pair.required.get(entity, [])),
+        match=tuple(pair.match.get(entity, [])),
+    )

@@ -1,0 +1,422 @@
+"""Running a pair: resolve interrupted creates, retry failed records, stream changes
+page by page through the planner and the applier, infer deletions from complete
+listings, and record the run with its counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.config import Config, PairConfig
+from syncd.connector import Connector, ConnectorError, Record
+from syncd.engine.apply import Applier
+from syncd.engine.plan import Flow, Op, Planner
+from syncd.engine.references import ReferenceTranslator
+from syncd.engine.rules import EntityRules, entity_rules
+from syncd.entities import DEFAULT_MATCH, normalize_key
+from syncd.errors import UserError
+from syncd.logging import get_logger
+from syncd.state import Store
+from syncd.state.store import COUNTS, other
+
+Progress = Callable[[str, int], None]
+log = get_logger("syncd.engine")
+
+#: Records planned before the batch is applied even when few of them need writes,
+#: so cursors advance steadily through long runs of unchanged records.
+MAX_PENDING_RECORDS = 5000
+
+
+@dataclass
+class RunResult:
+    """What a run did: its id, status, counts and (for dry runs) every item."""
+
+    run_id: int | None
+    pair: str
+    status: str
+    counts: dict[str, int]
+    error: str | None = None
+    seconds: float = 0.0
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every record went through, 1 otherwise (the CLI's contract)."""
+        return 0 if self.status == "ok" else 1
+
+    def summary(self) -> str:
+        """One line: the counts, or the reason the run failed."""
+        parts = ", ".join(f"{self.counts.get(k, 0)} {k}" for k in COUNTS)
+        name = f"run {self.run_id}" if self.run_id else "dry run"
+        text = f"{name} of {self.pair}: {self.status}: {parts} in {self.seconds:.1f}s"
+        if self.error:
+            text += f": {self.error}"
+        return text
+
+
+class PairRunner:
+    """Runs pairs of one configuration against one state store."""
+
+    def __init__(self, config: Config, store: Store, progress: Progress | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.progress = progress
+
+    # -- public -------------------------------------------------------------------------
+
+    def run(
+        self, pair_name: str, *, trigger: str = "cli", full: bool = False, dry_run: bool = False
+    ) -> RunResult:
+        """Run a pair once: every entity, each source side, incremental unless ``full``."""
+        pair = self._pair(pair_name)
+        return self._execute(pair, trigger, full, dry_run, lambda run: self._sync_all(run, full))
+
+    def run_record(self, pair_name: str, entity: str, side: str, record_id: str) -> RunResult:
+        """Sync one record now, whether or not it changed."""
+        pair = self._pair(pair_name)
+        if entity not in pair.entities:
+            raise UserError(f"pair {pair.name} does not sync {entity} records")
+        if side not in pair.sources():
+            raise UserError(
+                f"pair {pair.name} is {pair.mode}: {side} records are not read; "
+                f"give --{pair.sources()[0]} instead"
+            )
+
+        def one(run: _Run) -> None:
+            flow = run.flows[side]
+            entity_run = run.entity(flow, entity)
+            entity_run.resolve_intents()
+            found = flow.source.get(entity, [record_id])
+            if record_id in found:
+                entity_run.process(list(found.values()), [], force=True)
+            else:
+                entity_run.process([], [record_id])
+
+        return self._execute(pair, "record", False, False, one)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _pair(self, name: str) -> PairConfig:
+        pair = self.config.pair(name)
+        if pair.mode == "two-way":
+            raise UserError(
+                f'pair {name}: mode = "two-way" is not available in this version yet; '
+                "use export or import"
+            )
+        return pair
+
+    def _execute(
+        self,
+        pair: PairConfig,
+        trigger: str,
+        full: bool,
+        dry_run: bool,
+        body: Callable[[_Run], None],
+    ) -> RunResult:
+        started = time.monotonic()
+        run_id = None
+        if not dry_run:
+            self._claim(pair.name)
+            run_id = self.store.start_run(pair.name, trigger, pair.mode, full)
+        bound = log.bind(pair=pair.name, run_id=run_id, trigger=trigger, full=full)
+        bound.info("run.start")
+        counts: Counter[str] = Counter()
+        result = RunResult(run_id, pair.name, "ok", {})
+        try:
+            with ExitStack() as stack:
+                left = stack.enter_context(self.config.connector(pair.left))
+                right = stack.enter_context(self.config.connector(pair.right))
+                run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
+                body(run)
+            result.status = "partial" if counts["failed"] else "ok"
+        except ConnectorError as exc:
+            result.status = "failed"
+            result.error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            result.status = "failed"
+            result.error = f"internal error: {type(exc).__name__}: {exc}"
+            self._finish(result, counts, started, bound)
+            raise
+        self._finish(result, counts, started, bound)
+        return result
+
+    def _finish(self, result: RunResult, counts: Counter[str], started: float, bound: Any) -> None:
+        result.counts = {k: counts.get(k, 0) for k in COUNTS}
+        result.seconds = time.monotonic() - started
+        if result.run_id is not None:
+            self.store.finish_run(result.run_id, result.status, result.counts, result.error)
+        event = bound.error if result.status == "failed" else bound.info
+        event(
+            "run.finish",
+            status=result.status,
+            seconds=round(result.seconds, 3),
+            error=result.error,
+            **result.counts,
+        )
+
+    def _claim(self, pair: str) -> None:
+        stale = []
+        host = socket.gethostname()
+        for run in self.store.running(pair):
+            if run["host"] == host and run["pid"] and _alive(run["pid"]):
+                raise UserError(
+                    f"pair {pair} is already running (run {run['id']}, pid {run['pid']})"
+                )
+            if run["host"] == host:
+                stale.append(run["id"])
+        self.store.mark_interrupted(stale)
+
+    def _sync_all(self, run: _Run, full: bool) -> None:
+        for entity in run.pair.entities:
+            for side in run.pair.sources():
+                flow = run.flows[side]
+                if entity not in flow.source.entities() or entity not in flow.target.entities():
+                    continue
+                entity_run = run.entity(flow, entity)
+                entity_run.resolve_intents()
+                entity_run.retry_failed()
+                entity_run.read_changes(full)
+                if full:
+                    entity_run.check_target_deletions()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Run:
+    """State shared by one run's entities: connectors, flows, counts."""
+
+    def __init__(
+        self,
+        runner: PairRunner,
+        pair: PairConfig,
+        run_id: int,
+        left: Connector,
+        right: Connector,
+        counts: Counter[str],
+        dry_run: bool,
+        items: list[dict[str, Any]],
+    ) -> None:
+        self.runner = runner
+        self.pair = pair
+        self.run_id = run_id
+        self.counts = counts
+        self.dry_run = dry_run
+        self.items = items
+        connectors = {"left": left, "right": right}
+        self.flows = {
+            side: Flow(
+                pair=pair.name,
+                store=runner.store,
+                source=connectors[side],
+                target=connectors[other(side)],
+                source_side=side,
+                target_side=other(side),
+                update_existing=pair.update_existing,
+                recreate_deleted=pair.recreate_deleted,
+                propagate_deletes=pair.deletes == "propagate",
+                may_create=other(side) in pair.create_in,
+            )
+            for side in ("left", "right")
+        }
+
+    def entity(self, flow: Flow, entity: str) -> _EntityRun:
+        """The run of one entity type in one direction."""
+        rules = entity_rules(
+            self.pair, entity, flow.source.fields(entity), flow.target.fields(entity)
+        )
+        return _EntityRun(self, flow, rules)
+
+
+class _EntityRun:
+    """Syncs one entity type in one direction: the page loop and its batches."""
+
+    def __init__(self, run: _Run, flow: Flow, rules: EntityRules) -> None:
+        self.run = run
+        self.flow = flow
+        self.rules = rules
+        self.entity = rules.entity
+        store = flow.store
+        translator = ReferenceTranslator(
+            store, flow.pair, flow.source, flow.target, flow.source_side, flow.target_side
+        )
+        self.planner = Planner(flow, rules, translator)
+        retries = store.retries(flow.pair, self.entity, flow.source_side)
+        self.retry_ids = retries
+        self.has_failures = bool(
+            retries or store.permanent_failures_exist(flow.pair, self.entity, flow.source_side)
+        )
+        self.planner.check_failures = self.has_failures
+        on_item = run.items.append if run.dry_run else None
+        self.applier = Applier(
+            flow,
+            run.run_id,
+            run.counts,
+            dry_run=run.dry_run,
+            clear_retries=self.has_failures,
+            on_item=on_item,
+        )
+        self.pending: list[Op] = []
+        self.pending_ids: set[str] = set()
+        self.pending_records = 0
+        self.cursor: str | None = None
+
+    # -- the page loop ------------------------------------------------------------------
+
+    def read_changes(self, full: bool) -> None:
+        """Stream the source's changes since its cursor (all records when ``full``)."""
+        flow = self.flow
+        store = flow.store
+        cursor = None if full else store.cursor(flow.pair, flow.source_side, self.entity)
+        track = store.has_bindings(flow.pair, self.entity)
+        seen: set[str] = set()
+        complete = True
+        threshold = max(1, flow.target.batch_size)
+        for page in flow.source.changes(self.entity, cursor, full=full):
+            complete = complete and page.full
+            if track and page.full:
+                seen.update(r.id for r in page.records)
+            ids = [r.id for r in page.records] + page.deleted
+            if self.pending_ids.intersection(ids):
+                self.flush()
+            self.pending.extend(self.planner.plan(page.records, page.deleted))
+            self.pending_ids.update(ids)
+            self.pending_records += len(ids)
+            if page.cursor is not None:
+                self.cursor = page.cursor
+            self._progress(len(ids))
+            writes = sum(1 for op in self.pending if op.send or op.kind in ("create", "delete"))
+            if writes >= threshold or self.pending_records >= MAX_PENDING_RECORDS:
+                self.flush()
+        self.flush()
+        if complete and track:
+            self._infer_deletions(seen)
+
+    def process(self, records: list[Record], deleted: list[str], *, force: bool = False) -> None:
+        """Plan and apply records outside the change feed (retries, one record)."""
+        self.pending.extend(self.planner.plan(records, deleted, force=force))
+        self.flush()
+
+    def flush(self) -> None:
+        """Apply what is pending and commit it with the cursor reached so far."""
+        cursors = {}
+        if self.cursor is not None:
+            cursors[(self.flow.source_side, self.entity)] = self.cursor
+        if self.pending or cursors:
+            self.applier.apply(self.pending, cursors)
+        self.pending = []
+        self.pending_ids = set()
+        self.pending_records = 0
+        self.cursor = None
+        self.planner.claimed.clear()
+
+    def _progress(self, count: int) -> None:
+        if self.run.runner.progress is not None:
+            self.run.runner.progress(self.entity, count)
+
+    # -- around the feed ----------------------------------------------------------------
+
+    def retry_failed(self) -> None:
+        """Fetch again the records whose last attempt failed with a retryable error."""
+        ids = self.retry_ids
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found = self.flow.source.get(self.entity, chunk)
+            gone = [i for i in chunk if i not in found]
+            self.process(list(found.values()), gone)
+
+    def _infer_deletions(self, seen: set[str]) -> None:
+        side = self.flow.source_side
+        missing: list[str] = []
+        for binding in self.flow.store.iter_bindings(self.flow.pair, self.entity):
+            source_id = binding.id_on(side)
+            if source_id not in seen and not binding.get("deleted", side):
+                missing.append(source_id)
+        for start in range(0, len(missing), 1000):
+            self.process([], missing[start : start + 1000])
+
+    def check_target_deletions(self) -> None:
+        """In a full run, find bound records deleted on the receiving side and recreate
+        them (``recreate_deleted``) or mark them deleted there."""
+        flow = self.flow
+        present: set[str] = set()
+        for page in flow.target.changes(self.entity, None, full=True):
+            present.update(r.id for r in page.records)
+        gone = [
+            b.id_on(flow.source_side)
+            for b in flow.store.iter_bindings(flow.pair, self.entity)
+            if b.id_on(flow.target_side) not in present and not b.get("deleted", flow.target_side)
+        ]
+        for start in range(0, len(gone), 500):
+            found = flow.source.get(self.entity, gone[start : start + 500])
+            self.process(list(found.values()), [], force=True)
+
+    def resolve_intents(self) -> None:
+        """Settle creates an interrupted run sent without recording their outcome: bind
+        the record that was created, or forget the intent if nothing was created."""
+        flow = self.flow
+        intents = [
+            i
+            for i in flow.store.open_intents(flow.pair, self.entity)
+            if i["target_side"] == flow.target_side
+        ]
+        if not intents or self.run.dry_run:
+            return
+        bound = flow.store.bindings_for(
+            flow.pair, self.entity, flow.source_side, [i["source_id"] for i in intents]
+        )
+        ops: list[Op] = []
+        for intent in intents:
+            if intent["source_id"] in bound:
+                continue
+            match = self._created_by(intent)
+            if match is None:
+                continue
+            op = Op("bind", self.entity, intent["source_id"], target_id=match.id)
+            op.source_fields = json.loads(intent["source_data"])
+            op.target_fields = {**match.fields, **json.loads(intent["target_data"])}
+            op.target_version = match.version
+            op.detail = {"note": "resolved a create interrupted in an earlier run"}
+            ops.append(op)
+        self.applier.apply(ops, done_intents=[i["key"] for i in intents])
+        log.info(
+            "intents.resolved",
+            pair=flow.pair,
+            entity=self.entity,
+            intents=len(intents),
+            bound=len(ops),
+        )
+
+    def _created_by(self, intent: dict[str, Any]) -> Record | None:
+        flow = self.flow
+        if flow.target.client_ids:
+            return flow.target.get(self.entity, [intent["key"]]).get(intent["key"])
+        sent = json.loads(intent["target_data"])
+        for key_field in self.rules.match or DEFAULT_MATCH.get(self.entity, ()):
+            key = normalize_key(key_field, sent.get(key_field))
+            if not key:
+                continue
+            candidates = flow.target.find(self.entity, key_field, {key}).get(key, [])
+            taken = flow.store.bindings_for(
+                flow.pair, self.entity, flow.target_side, [c.id for c in candidates]
+            )
+            free = [c for c in candidates if c.id not in taken]
+            if len(free) == 1:
+                return free[0]
+        return None

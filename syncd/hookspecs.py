@@ -1,0 +1,38 @@
+"""The plugin contract: the hooks a syncd plugin may implement.
+
+A plugin is a module registered in the ``syncd`` entry-point group::
+
+    [project.entry-points.syncd]
+    mycrm = "syncd_mycrm"
+
+and implements hooks with :data:`syncd.hookimpl`::
+
+    from syncd import hookimpl
+
+    @hookimpl
+    def syncd_connectors():
+        return [MyCrmConnector]
+
+Hooks only *register* things; behaviour lives on the classes they return. New
+arguments are only ever added in a way old plugins can ignore (pluggy passes a hook
+implementation only the arguments it names).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from syncd.connector import Connector
+
+hookspec = pluggy.HookspecMarker("syncd")
+hookimpl = pluggy.HookimplMarker("syncd")
+
+
+@hookspec
+def syncd_connectors() -> list[type[Connector]]:  # type: ignore[empty-body]
+    """Return the connector classes this plugin provides.
+
+    Each class subclasses :class:`syncd.connector.Connector` and sets a unique ``type``
+    (the name used as ``type = "..."`` in a ``[connectors.NAME]`` table) and a
+    ``Settings`` model. Called once when syncd loads its plugins.
+    """

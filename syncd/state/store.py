@@ -1,0 +1,506 @@
+"""The state store's queries.
+
+The engine's hot path asks for bindings a page at a time (one IN-list statement) and
+records the outcome of a batch in one transaction of bulk statements (executemany), so
+a run costs a few statements per page, not a round trip per record. The CLI reads and
+writes the same tables: it controls the daemon only through this store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, bindparam, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from syncd.errors import UserError
+from syncd.state.migrate import upgrade
+from syncd.state.models import Binding, CursorRow, Intent, PairState, Retry, Run, RunItem
+
+CHUNK = 500
+
+BINDING: Table = Binding.__table__  # type: ignore[attr-defined]
+CURSOR: Table = CursorRow.__table__  # type: ignore[attr-defined]
+RUN: Table = Run.__table__  # type: ignore[attr-defined]
+RUN_ITEM: Table = RunItem.__table__  # type: ignore[attr-defined]
+INTENT: Table = Intent.__table__  # type: ignore[attr-defined]
+RETRY: Table = Retry.__table__  # type: ignore[attr-defined]
+PAIR_STATE: Table = PairState.__table__  # type: ignore[attr-defined]
+
+COUNTS = ("created", "updated", "deleted", "bound", "skipped", "failed", "conflicts")
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def other(side: str) -> str:
+    """The opposite side."""
+    return "right" if side == "left" else "left"
+
+
+@dataclass(slots=True)
+class BindingRow:
+    """A binding as the engine works with it (a plain object, not an ORM instance)."""
+
+    id: int | None
+    entity: str
+    left_id: str
+    right_id: str
+    left_hash: str | None = None
+    right_hash: str | None = None
+    left_data: str | None = None
+    right_data: str | None = None
+    left_version: str | None = None
+    right_version: str | None = None
+    left_deleted: bool = False
+    right_deleted: bool = False
+
+    def id_on(self, side: str) -> str:
+        """The bound record's id on ``side``."""
+        return self.left_id if side == "left" else self.right_id
+
+    def data_on(self, side: str) -> dict[str, Any]:
+        """The last synced snapshot of ``side`` (canonical fields)."""
+        raw = self.left_data if side == "left" else self.right_data
+        return json.loads(raw) if raw else {}
+
+    def get(self, attr: str, side: str) -> Any:
+        """Read ``left_<attr>`` or ``right_<attr>``."""
+        return getattr(self, f"{side}_{attr}")
+
+    def set(self, attr: str, side: str, value: Any) -> None:
+        """Write ``left_<attr>`` or ``right_<attr>``."""
+        setattr(self, f"{side}_{attr}", value)
+
+    def values(self) -> dict[str, Any]:
+        """Column values for an insert or update."""
+        return {
+            "entity": self.entity,
+            "left_id": self.left_id,
+            "right_id": self.right_id,
+            "left_hash": self.left_hash,
+            "right_hash": self.right_hash,
+            "left_data": self.left_data,
+            "right_data": self.right_data,
+            "left_version": self.left_version,
+            "right_version": self.right_version,
+            "left_deleted": self.left_deleted,
+            "right_deleted": self.right_deleted,
+        }
+
+
+_BINDING_COLUMNS = [BINDING.c.id, *(BINDING.c[k] for k in BindingRow.__slots__ if k != "id")]
+
+
+@dataclass
+class BatchCommit:
+    """Everything one batch changes in the store, written in one transaction."""
+
+    new_bindings: list[BindingRow] = field(default_factory=list)
+    changed_bindings: list[BindingRow] = field(default_factory=list)
+    dropped_bindings: list[int] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    done_intents: list[str] = field(default_factory=list)
+    retries: list[dict[str, Any]] = field(default_factory=list)
+    cleared: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    cursors: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def clear_retry(self, entity: str, side: str, record_id: str) -> None:
+        """Forget an earlier failure of a record that has now been handled."""
+        self.cleared.setdefault((entity, side), set()).add(record_id)
+
+    def empty(self) -> bool:
+        """True when there is nothing to write."""
+        return not (
+            self.new_bindings
+            or self.changed_bindings
+            or self.dropped_bindings
+            or self.items
+            or self.done_intents
+            or self.retries
+            or self.cleared
+            or self.cursors
+        )
+
+
+T = TypeVar("T")
+
+
+def _chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for the state store; SQLite gets WAL mode and a busy
+    timeout so the CLI and the daemon can share the file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """All reads and writes of syncd's state, for one pair at a time or for the CLI."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine = make_engine(url)
+            if migrate:
+                upgrade(self.engine)
+        except OperationalError as exc:
+            shown = make_url(url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise UserError(f"cannot open the state store {shown}: {reason}") from None
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.engine.dispose()
+
+    # -- cursors ----------------------------------------------------------------------
+
+    def cursor(self, pair: str, side: str, entity: str) -> str | None:
+        """The saved cursor of one side's entity, or None before the first run."""
+        stmt = select(CURSOR.c.value).where(
+            CURSOR.c.pair == pair, CURSOR.c.side == side, CURSOR.c.entity == entity
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+
+    # -- bindings ---------------------------------------------------------------------
+
+    def bindings_for(
+        self, pair: str, entity: str, side: str, ids: Iterable[str]
+    ) -> dict[str, BindingRow]:
+        """Bindings whose ``side`` id is one of ``ids``, keyed by that id."""
+        wanted = list(dict.fromkeys(ids))
+        column = BINDING.c[f"{side}_id"]
+        found: dict[str, BindingRow] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                stmt = select(*_BINDING_COLUMNS).where(
+                    BINDING.c.pair == pair, BINDING.c.entity == entity, column.in_(chunk)
+                )
+                for row in conn.execute(stmt):
+                    binding = BindingRow(*row)
+                    found[binding.id_on(side)] = binding
+        return found
+
+    def iter_bindings(
+        self, pair: str, entity: str | None = None, chunk: int = 2000
+    ) -> Iterator[BindingRow]:
+        """Every binding of a pair (optionally of one entity), streamed in id order."""
+        last = 0
+        with self.engine.connect() as conn:
+            while True:
+                stmt = select(*_BINDING_COLUMNS).where(BINDING.c.pair == pair, BINDING.c.id > last)
+                if entity:
+                    stmt = stmt.where(BINDING.c.entity == entity)
+                rows = conn.execute(stmt.order_by(BINDING.c.id).limit(chunk)).all()
+                if not rows:
+                    return
+                for row in rows:
+                    yield BindingRow(*row)
+                last = rows[-1][0]
+
+    def has_bindings(self, pair: str, entity: str) -> bool:
+        """True when the pair has bound any record of ``entity``."""
+        stmt = select(BINDING.c.id).where(BINDING.c.pair == pair, BINDING.c.entity == entity)
+        with self.engine.connect() as conn:
+            return conn.execute(stmt.limit(1)).first() is not None
+
+    def count_bindings(self, pair: str) -> dict[str, int]:
+        """Bindings per entity type."""
+        stmt = (
+            select(BINDING.c.entity, func.count())
+            .where(BINDING.c.pair == pair)
+            .group_by(BINDING.c.entity)
+        )
+        with self.engine.connect() as conn:
+            return {entity: count for entity, count in conn.execute(stmt)}
+
+    def link(self, pair: str, entity: str, pairs: Sequence[tuple[str, str]]) -> int:
+        """Bind existing records by hand (``bindings link`` / ``import``), all or none.
+
+        An id that is already bound, or listed twice, is refused with the reason."""
+        lefts = [left for left, _ in pairs]
+        rights = [right for _, right in pairs]
+        for side, ids in (("left", lefts), ("right", rights)):
+            seen: set[str] = set()
+            for record_id in ids:
+                if record_id in seen:
+                    raise UserError(f"{side} id {record_id!r} is listed twice")
+                seen.add(record_id)
+            taken = self.bindings_for(pair, entity, side, ids)
+            if taken:
+                record_id, binding = next(iter(taken.items()))
+                raise UserError(
+                    f"{entity} {side} id {record_id!r} is already bound "
+                    f"({binding.left_id} <-> {binding.right_id}); unlink it first"
+                )
+        stamp = now()
+        rows = [
+            {
+                **BindingRow(None, entity, left, right).values(),
+                "pair": pair,
+                "updated_at": stamp,
+            }
+            for left, right in pairs
+        ]
+        try:
+            with self.engine.begin() as conn:
+                for chunk in _chunks(rows):
+                    conn.execute(BINDING.insert(), list(chunk))
+        except IntegrityError:
+            raise UserError("a record is already bound (changed concurrently); try again") from None
+        return len(rows)
+
+    def unlink(self, pair: str, entity: str, side: str, record_id: str) -> BindingRow | None:
+        """Remove the binding of one record; returns what was removed."""
+        found = self.bindings_for(pair, entity, side, [record_id]).get(record_id)
+        if found is not None:
+            with self.engine.begin() as conn:
+                conn.execute(delete(BINDING).where(BINDING.c.id == found.id))
+        return found
+
+    # -- batches ----------------------------------------------------------------------
+
+    def commit(self, pair: str, run_id: int, batch: BatchCommit) -> None:
+        """Record one batch's outcome in a single transaction."""
+        if batch.empty():
+            return
+        stamp = now()
+        with self.engine.begin() as conn:
+            for chunk in _chunks(batch.dropped_bindings):
+                conn.execute(delete(BINDING).where(BINDING.c.id.in_(chunk)))
+            if batch.changed_bindings:
+                stmt = update(BINDING).where(BINDING.c.id == bindparam("b_id"))
+                params = [
+                    {**b.values(), "b_id": b.id, "updated_at": stamp}
+                    for b in batch.changed_bindings
+                ]
+                conn.execute(stmt, params)
+            if batch.new_bindings:
+                params = [
+                    {**b.values(), "pair": pair, "updated_at": stamp} for b in batch.new_bindings
+                ]
+                conn.execute(BINDING.insert(), params)
+            if batch.items:
+                conn.execute(RUN_ITEM.insert(), [{**i, "run_id": run_id} for i in batch.items])
+            for chunk in _chunks(batch.done_intents):
+                conn.execute(delete(INTENT).where(INTENT.c.key.in_(chunk)))
+            self._write_retries(conn, pair, batch, stamp)
+            for (side, entity), value in batch.cursors.items():
+                self._save_cursor(conn, pair, side, entity, value, stamp)
+
+    def _write_retries(self, conn: Any, pair: str, batch: BatchCommit, stamp: datetime) -> None:
+        cleared = dict(batch.cleared)
+        for retry in batch.retries:
+            cleared.setdefault((retry["entity"], retry["side"]), set()).add(retry["record_id"])
+        for (entity, side), ids in cleared.items():
+            for chunk in _chunks(sorted(ids)):
+                conn.execute(
+                    delete(RETRY).where(
+                        RETRY.c.pair == pair,
+                        RETRY.c.entity == entity,
+                        RETRY.c.side == side,
+                        RETRY.c.record_id.in_(chunk),
+                    )
+                )
+        if batch.retries:
+            rows = [{**r, "pair": pair, "updated_at": stamp} for r in batch.retries]
+            conn.execute(RETRY.insert(), rows)
+
+    @staticmethod
+    def _save_cursor(
+        conn: Any, pair: str, side: str, entity: str, value: str, stamp: datetime
+    ) -> None:
+        where = (CURSOR.c.pair == pair, CURSOR.c.side == side, CURSOR.c.entity == entity)
+        done = conn.execute(update(CURSOR).where(*where).values(value=value, updated_at=stamp))
+        if done.rowcount == 0:
+            conn.execute(
+                CURSOR.insert().values(
+                    pair=pair, side=side, entity=entity, value=value, updated_at=stamp
+                )
+            )
+
+    # -- intents and retries ----------------------------------------------------------
+
+    def add_intents(self, pair: str, intents: Sequence[dict[str, Any]]) -> None:
+        """Record creates about to be sent, committed before they are sent."""
+        if not intents:
+            return
+        stamp = now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                INTENT.insert(), [{**i, "pair": pair, "created_at": stamp} for i in intents]
+            )
+
+    def open_intents(self, pair: str, entity: str) -> list[dict[str, Any]]:
+        """Creates of an earlier run whose outcome was never recorded."""
+        stmt = select(INTENT).where(INTENT.c.pair == pair, INTENT.c.entity == entity)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def drop_intents(self, keys: Sequence[str]) -> None:
+        """Forget intents that turned out never to have been carried out."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(keys):
+                conn.execute(delete(INTENT).where(INTENT.c.key.in_(chunk)))
+
+    def retries(self, pair: str, entity: str, side: str) -> list[str]:
+        """Ids of records whose last attempt failed with a retryable error."""
+        stmt = select(RETRY.c.record_id).where(
+            RETRY.c.pair == pair,
+            RETRY.c.entity == entity,
+            RETRY.c.side == side,
+            RETRY.c.permanent.is_(False),
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def permanent_failures_exist(self, pair: str, entity: str, side: str) -> bool:
+        """True when some record of this pair, entity and side failed permanently."""
+        stmt = select(RETRY.c.record_id).where(
+            RETRY.c.pair == pair,
+            RETRY.c.entity == entity,
+            RETRY.c.side == side,
+            RETRY.c.permanent.is_(True),
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt.limit(1)).first() is not None
+
+    def permanent_failures(
+        self, pair: str, entity: str, side: str, ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """For records among ``ids`` that failed permanently: id -> content hash then."""
+        found: dict[str, str | None] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                stmt = select(RETRY.c.record_id, RETRY.c.hash).where(
+                    RETRY.c.pair == pair,
+                    RETRY.c.entity == entity,
+                    RETRY.c.side == side,
+                    RETRY.c.permanent.is_(True),
+                    RETRY.c.record_id.in_(chunk),
+                )
+                found.update({rid: digest for rid, digest in conn.execute(stmt)})
+        return found
+
+    # -- runs -------------------------------------------------------------------------
+
+    def start_run(self, pair: str, trigger: str, mode: str, full: bool) -> int:
+        """Open a run record and return its id."""
+        values = {
+            "pair": pair,
+            "trigger": trigger,
+            "mode": mode,
+            "full": full,
+            "status": "running",
+            "started_at": now(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+        with self.engine.begin() as conn:
+            return int(conn.execute(RUN.insert().values(**values)).inserted_primary_key[0])
+
+    def finish_run(
+        self, run_id: int, status: str, counts: dict[str, int], error: str | None = None
+    ) -> None:
+        """Close a run record with its outcome and counts."""
+        values = {k: counts.get(k, 0) for k in COUNTS}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(RUN)
+                .where(RUN.c.id == run_id)
+                .values(status=status, ended_at=now(), error=error, **values)
+            )
+
+    def running(self, pair: str) -> list[dict[str, Any]]:
+        """Runs of a pair still marked running."""
+        stmt = select(RUN).where(RUN.c.pair == pair, RUN.c.status == "running")
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def mark_interrupted(self, run_ids: Sequence[int]) -> None:
+        """Close runs whose process died before it could close them."""
+        if not run_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(RUN)
+                .where(RUN.c.id.in_(list(run_ids)), RUN.c.status == "running")
+                .values(status="interrupted", ended_at=now(), error="the process was stopped")
+            )
+
+    def runs(self, pair: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest runs, newest first."""
+        stmt = select(RUN).order_by(RUN.c.id.desc()).limit(limit)
+        if pair:
+            stmt = stmt.where(RUN.c.pair == pair)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """One run, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(RUN).where(RUN.c.id == run_id)).first()
+        return dict(row._mapping) if row else None
+
+    def run_items(self, run_id: int) -> Iterator[dict[str, Any]]:
+        """Every item of a run, in the order they were recorded."""
+        last = 0
+        with self.engine.connect() as conn:
+            while True:
+                stmt = (
+                    select(RUN_ITEM)
+                    .where(RUN_ITEM.c.run_id == run_id, RUN_ITEM.c.id > last)
+                    .order_by(RUN_ITEM.c.id)
+                    .limit(2000)
+                )
+                rows = [dict(r._mapping) for r in conn.execute(stmt)]
+                if not rows:
+                    return
+                yield from rows
+                last = rows[-1]["id"]
+
+    # -- pair control -----------------------------------------------------------------
+
+    def pair_states(self) -> dict[str, dict[str, Any]]:
+        """Persisted runtime state of every pair that has any."""
+        with self.engine.connect() as conn:
+            return {r.pair: dict(r._mapping) for r in conn.execute(select(PAIR_STATE))}
+
+    def set_paused(self, pairs: Sequence[str], paused: bool) -> None:
+        """Pause or resume pairs; survives restarts."""
+        with self.engine.begin() as conn:
+            for pair in pairs:
+                done = conn.execute(
+                    update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(paused=paused)
+                )
+                if done.rowcount == 0:
+                    conn.execute(PAIR_STATE.insert().values(pair=pair, paused=paused))

@@ -1,0 +1,110 @@
+"""Configuration: every mistake is one line naming the file and the key or line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd.config import ConfigError, load_config, parse_duration
+
+GOOD = """
+[daemon]
+state = "sqlite:///state/state.db"
+
+[connectors.a]
+type = "memory"
+
+[connectors.b]
+type = "memory"
+
+[pairs.ab]
+left = "a"
+right = "b"
+mode = "export"
+every = "15m"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "syncd.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "syncd.toml") in message
+    return message
+
+
+def test_a_valid_file_loads_and_relative_state_is_beside_it(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.pairs["ab"].interval_seconds == 900
+    assert config.state_url == f"sqlite:///{tmp_path / 'state' / 'state.db'}"
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, GOOD + "broken =\n")
+    assert "(at line 16" in message
+
+
+def test_unknown_key_in_a_pair_is_named(tmp_path: Path) -> None:
+    message = error_of(tmp_path, GOOD + 'colour = "blue"\n')
+    assert "pairs.ab.colour: unknown key" in message
+
+
+def test_bad_mode_is_named_with_the_choices(tmp_path: Path) -> None:
+    message = error_of(tmp_path, GOOD.replace('mode = "export"', 'mode = "sideways"'))
+    assert "pairs.ab.mode" in message and "two-way" in message
+
+
+def test_unknown_connector_type_lists_known_types(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        GOOD.replace('type = "memory"\n\n[connectors.b]', 'type = "nope"\n\n[connectors.b]'),
+    )
+    assert "connectors.a.type: unknown connector type 'nope'" in message
+    assert "memory" in message
+
+
+def test_connector_settings_are_validated_by_the_connector(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        GOOD.replace(
+            '[connectors.b]\ntype = "memory"', '[connectors.b]\ntype = "memory"\npage_size = "many"'
+        ),
+    )
+    assert "connectors.b.page_size" in message
+
+
+def test_pair_naming_a_missing_connector(tmp_path: Path) -> None:
+    message = error_of(tmp_path, GOOD.replace('right = "b"', 'right = "c"'))
+    assert "pairs.ab.right: no connector named 'c'" in message
+
+
+def test_schedule_is_validated(tmp_path: Path) -> None:
+    assert "pairs.ab.every" in error_of(tmp_path, GOOD.replace('"15m"', '"soon"'))
+    message = error_of(tmp_path, GOOD.replace('every = "15m"', 'cron = "61 * * * *"'))
+    assert "pairs.ab.cron" in message
+
+
+def test_entities_must_be_in_dependency_order(tmp_path: Path) -> None:
+    message = error_of(tmp_path, GOOD + 'entities = ["contact", "company"]\n')
+    assert "pairs.ab.entities" in message and "companies must come before contacts" in message
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_durations() -> None:
+    assert parse_duration("90s") == 90
+    assert parse_duration("2h30m") == 9000
+    assert parse_duration("1d") == 86400
+    with pytest.raises(ValueError):
+        parse_duration("5 minutes")
