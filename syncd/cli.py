@@ -12,7 +12,6 @@ import sys
 import traceback
 from typing import Annotated, Any
 
-import click
 import typer
 
 from syncd import __version__
@@ -345,30 +344,22 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``syncd`` console script: one error handler for all."""
-    command = typer.main.get_command(app)
-    debug = "--debug" in (argv if argv is not None else sys.argv)
+    """Entry point of the ``syncd`` console script: one error handler for all.
+
+    Usage errors are handled by typer (exit 2); operator mistakes raised as
+    :class:`UserError` and unexpected errors become one line on stderr."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
     try:
-        code = command.main(args=argv, prog_name="syncd", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = 2
-    except click.exceptions.Abort:
-        err.print("aborted")
-        code = 1
+        app(args=args, prog_name="syncd")
     except UserError as exc:
         if debug:
             traceback.print_exc()
         print(f"syncd: {exc}", file=sys.stderr)
-        code = exc.exit_code
+        sys.exit(exc.exit_code)
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        print(
-            f"syncd: internal error: {type(exc).__name__}: {exc} (--debug shows more)",
-            file=sys.stderr,
-        )
-        code = 1
-    sys.exit(code or 0)
+        reason = f"{type(exc).__name__}: {exc}"
+        print(f"syncd: internal error: {reason} (--debug shows more)", file=sys.stderr)
+        sys.exit(1)

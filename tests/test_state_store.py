@@ -34,8 +34,18 @@ def test_a_batch_commits_bindings_items_and_cursor_together(any_store: Store) ->
     run_id = any_store.start_run("p", "cli", "export", False)
     batch = BatchCommit(
         new_bindings=[BindingRow(None, "contact", f"l{i}", f"r{i}") for i in range(1200)],
-        items=[{"entity": "contact", "action": "create", "outcome": "ok", "source_side": "left",
-                "source_id": "l1", "target_id": "r1", "error": None, "detail": None}],
+        items=[
+            {
+                "entity": "contact",
+                "action": "create",
+                "outcome": "ok",
+                "source_side": "left",
+                "source_id": "l1",
+                "target_id": "r1",
+                "error": None,
+                "detail": None,
+            }
+        ],
         cursors={("left", "contact"): "42"},
     )
     any_store.commit("p", run_id, batch)

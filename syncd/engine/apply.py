@@ -51,12 +51,13 @@ class Applier:
         """Write ``ops`` to the target, flush it, and commit the outcome with
         ``cursors`` (which must only cover changes planned into ``ops``)."""
         commit = BatchCommit(cursors=dict(cursors or {}), done_intents=list(done_intents))
-        creates: list[Op] = []
+        # planned creates, then updates whose target turned out gone (added by _updates;
+        # collected before the updates so such an op is not created twice)
+        creates: list[Op] = [op for op in ops if op.kind == "create"]
         self._deletes(commit, [op for op in ops if op.kind == "delete"])
         self._updates(
             commit, [op for op in ops if op.send and op.kind in ("update", "bind")], creates
         )
-        creates.extend(op for op in ops if op.kind == "create")
         self._creates(commit, creates)
         for op in ops:
             self._settle(commit, op)
@@ -153,6 +154,7 @@ class Applier:
                 ],
             )
         items = [Create(op.key or "", op.send) for op in ops]
+        duplicates: list[tuple[Op, RecordError]] = []
         for op, result in zip(ops, self._call("create", ops, items), strict=True):
             commit.done_intents.append(op.key or "")
             error = result.error
@@ -163,13 +165,43 @@ class Applier:
                 self._item(commit, op, "create", "ok")
                 self.counts["created"] += 1
             elif error and error.kind == ErrorKind.DUPLICATE and error.existing_id:
-                op.kind = "bind"
                 op.target_id = error.existing_id
-                op.target_fields = {}
-                op.detail = {"note": f"already existed: {error.message}"}
+                duplicates.append((op, error))
             else:
                 op.kind = "failed"
                 self._fail(commit, op, "create", error)
+        self._duplicates(commit, duplicates)
+
+    def _duplicates(self, commit: BatchCommit, found: list[tuple[Op, RecordError]]) -> None:
+        """Bind creates refused as duplicates to the record that already exists and,
+        with ``update_existing``, bring its fields in line (as for a match). A record
+        already bound to another one is not bound twice: that create fails."""
+        if not found:
+            return
+        flow = self.flow
+        side = flow.target_side
+        ids = [op.target_id or "" for op, _ in found]
+        taken = set(flow.store.bindings_for(flow.pair, found[0][0].entity, side, ids))
+        taken.update(b.id_on(side) for b in commit.new_bindings + commit.changed_bindings)
+        binds: list[Op] = []
+        for op, error in found:
+            own = op.binding is not None and op.binding.id_on(side) == op.target_id
+            if op.target_id in taken and not own:
+                message = f"{error.message} ({side} {op.target_id} is bound to another record)"
+                self._fail(commit, op, "create", RecordError(ErrorKind.DUPLICATE, message))
+                continue
+            taken.add(op.target_id or "")
+            op.kind = "bind"
+            op.target_fields = {}
+            op.detail = {"note": f"already existed: {error.message}"}
+            if not flow.update_existing:
+                op.send = {}
+            binds.append(op)
+        gone: list[Op] = []
+        self._updates(commit, [op for op in binds if op.send], gone)
+        for op in gone:
+            message = f"duplicate of {op.entity} {op.target_id}, which does not exist"
+            self._fail(commit, op, "create", RecordError(ErrorKind.NOT_FOUND, message, True))
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -233,12 +265,18 @@ class Applier:
 
     def _bind_new(self, commit: BatchCommit, op: Op, fields: dict[str, Any] | None = None) -> None:
         flow = self.flow
-        ids = {flow.source_side: op.source_id, flow.target_side: op.target_id or ""}
-        binding = BindingRow(None, op.entity, ids["left"], ids["right"])
+        binding = op.binding
+        if binding is None:
+            ids = {flow.source_side: op.source_id, flow.target_side: op.target_id or ""}
+            binding = BindingRow(None, op.entity, ids["left"], ids["right"])
+            commit.new_bindings.append(binding)
+        else:
+            # a bound record whose target was deleted, bound to its re-created record
+            binding.set("id", flow.target_side, op.target_id or "")
+            commit.changed_bindings.append(binding)
         self._snapshot_source(binding, op)
         target_fields = fields if fields is not None else {**(op.target_fields or {}), **op.send}
         self._snapshot_target(binding, target_fields, op.target_version)
-        commit.new_bindings.append(binding)
         self._cleared(commit, op)
 
     def _cleared(self, commit: BatchCommit, op: Op) -> None:

@@ -85,7 +85,8 @@ class Planner:
             )
         ops: list[Op] = []
         unbound: list[tuple[Record, dict[str, Any], str]] = []
-        actual = self._current_targets(bindings) if force else {}
+        # forced: the bound targets as they are now (None: not looked up)
+        actual = self._current_targets(bindings) if force else None
         for record in records:
             if not self.rules.passes(record.fields):
                 continue
@@ -129,12 +130,14 @@ class Planner:
         fields: dict[str, Any],
         digest: str,
         binding: BindingRow,
-        actual: dict[str, Record],
+        actual: dict[str, Record] | None,
     ) -> Op:
         flow = self.flow
         target_id = binding.id_on(flow.target_side)
         binding.set("deleted", flow.source_side, False)
-        gone = binding.get("deleted", flow.target_side) or (actual and target_id not in actual)
+        gone = binding.get("deleted", flow.target_side) or (
+            actual is not None and target_id not in actual
+        )
         if gone:
             if flow.recreate_deleted and flow.may_create:
                 op = self._op("create", record, fields, digest, binding)
@@ -143,7 +146,7 @@ class Planner:
             binding.set("deleted", flow.target_side, True)
             reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
             return self._op("skip", record, fields, digest, binding, reason)
-        if target_id in actual:
+        if actual is not None:
             before = actual[target_id].fields
             send = without_empty({k: v for k, v in fields.items() if before.get(k) != v})
         else:

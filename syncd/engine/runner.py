@@ -381,14 +381,19 @@ class _EntityRun:
         bound = flow.store.bindings_for(
             flow.pair, self.entity, flow.source_side, [i["source_id"] for i in intents]
         )
+        # a bound source with an open intent was being re-created (recreate_deleted):
+        # settle it only if its bound record is still gone
+        targets = [b.id_on(flow.target_side) for b in bound.values()]
+        live = flow.target.get(self.entity, targets) if targets else {}
         ops: list[Op] = []
         for intent in intents:
-            if intent["source_id"] in bound:
+            binding = bound.get(intent["source_id"])
+            if binding is not None and binding.id_on(flow.target_side) in live:
                 continue
             match = self._created_by(intent)
             if match is None:
                 continue
-            op = Op("bind", self.entity, intent["source_id"], target_id=match.id)
+            op = Op("bind", self.entity, intent["source_id"], binding, target_id=match.id)
             op.source_fields = json.loads(intent["source_data"])
             op.target_fields = {**match.fields, **json.loads(intent["target_data"])}
             op.target_version = match.version

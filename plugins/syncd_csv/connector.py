@@ -1,0 +1,347 @@
+"""The ``csv`` connector: one UTF-8 CSV file per entity type in a directory."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from hashlib import blake2b
+from pathlib import Path
+from typing import ClassVar
+
+from syncd.connector import (
+    ConfigurationError,
+    Connector,
+    ConnectorError,
+    ConnectorSettings,
+    Create,
+    Delete,
+    ErrorKind,
+    Page,
+    Record,
+    RecordError,
+    Update,
+    WriteResult,
+)
+from syncd_csv.files import CsvSource, FileToken, file_token, open_source, stat_file
+from syncd_csv.flush import apply_pending
+from syncd_csv.index import KeyIndex
+from syncd_csv.layout import Layout, resolve_layout, row_version
+from syncd_csv.pending import PendingWrites
+from syncd_csv.settings import CsvEntitySettings, CsvSettings
+
+
+class CsvConnector(Connector):
+    """A directory of CSV files, one per entity type, with a header row each.
+
+    * Listings are always complete (``incremental`` is False). The cursor stamps the
+      file's (mtime, size, inode); an unchanged file is not read again.
+    * A record's ``version`` is a hash of its row's cells; ``modified_at`` is unknown.
+    * New records take the engine's idempotency key as id (``client_ids``).
+    * Writes are buffered and applied by :meth:`flush`, which replaces each touched
+      file atomically, keeping row order and columns it does not map. Reads see the
+      files as last flushed. Writes still pending at :meth:`close` are discarded: the
+      engine flushes before it commits, so that is what a crash would do too.
+    * A missing file is an empty table, created on the first write; a missing
+      directory is a :class:`ConfigurationError` (never created: a misspelt ``path``
+      must not read as "every record was deleted").
+    """
+
+    type: ClassVar[str] = "csv"
+    Settings: ClassVar[type[ConnectorSettings]] = CsvSettings
+    # One flush rewrites a whole file, so flushes must be rare.
+    batch_size: ClassVar[int] = 10_000
+    client_ids: ClassVar[bool] = True
+
+    settings: CsvSettings
+
+    def __init__(self, name: str, settings: ConnectorSettings, base_dir: Path) -> None:
+        super().__init__(name, settings, base_dir)
+        self.directory = base_dir / Path(self.settings.path).expanduser()
+        self._layouts: dict[str, Layout] = {}
+        self._pending: dict[str, PendingWrites] = {}
+        self._indexes: dict[tuple[str, str], KeyIndex] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Check the directory exists and every existing file's header fits the
+        settings, so a misconfiguration is reported before anything is synced."""
+        self.close()
+        if not self.directory.is_dir():
+            missing = f"{self.name}: directory {self.directory} does not exist"
+            raise ConfigurationError(f"{missing} (create it or fix 'path')")
+        for entity in self.entities():
+            self._layout(entity)
+
+    def close(self) -> None:
+        """Drop the per-run caches and discard unflushed writes."""
+        self._layouts.clear()
+        self._pending.clear()
+        self._indexes.clear()
+
+    # -- capabilities -----------------------------------------------------------------
+
+    def entities(self) -> Collection[str]:
+        """The entity types configured under ``entities``."""
+        return tuple(self.settings.entities)
+
+    def fields(self, entity: str) -> Collection[str]:
+        """The fields mapped for ``entity``, including canonical fields whose name is a
+        column of the file's header."""
+        return tuple(self._layout(entity).columns)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def changes(self, entity: str, cursor: str | None, *, full: bool = False) -> Iterator[Page]:
+        """List every record in file order; when the file is unchanged since
+        ``cursor`` (and not ``full``), yield one empty page without reading it."""
+        if not full and cursor is not None and cursor == self._current_cursor(entity):
+            yield Page(cursor=cursor)
+            return
+        with self._read(entity) as (source, layout):
+            if source is None:
+                yield Page(cursor=self._cursor(entity, None), full=True)
+                return
+            token = self._cursor(entity, source.token)
+            yield from self._pages(_records(layout, source.rows), token)
+
+    def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
+        """Fetch records by id with one pass over the file (stops when all are found)."""
+        layout, rows = self._scan(entity, ids)
+        found = {rid: layout.record(row) for rid, row in rows.items()}
+        return {rid: record for rid, record in found.items() if record is not None}
+
+    def find(self, entity: str, field: str, keys: Collection[str]) -> Mapping[str, list[Record]]:
+        """Find records by a normalised field value. A per-run index of the field's
+        values answers misses without reading the file; hits cost one pass."""
+        wanted = {key for key in keys if key}
+        if not wanted or field not in self._layout(entity).columns:
+            return {}
+        index = self._key_index(entity, field)
+        if not any(key in index for key in wanted):
+            return {}
+        found: dict[str, list[Record]] = {}
+        with self._read(entity) as (source, layout):
+            if source is None or field not in layout.columns:
+                return {}
+            for row in source.rows:
+                key = layout.key(field, row)
+                if key in wanted and (record := layout.record(row)) is not None:
+                    found.setdefault(key, []).append(record)
+        return found
+
+    # -- writes -----------------------------------------------------------------------
+
+    def create(self, entity: str, items: Sequence[Create]) -> list[WriteResult]:
+        """Buffer new rows with the create keys as ids. A key already pending is the
+        same write intent again and returns the same result."""
+        layout = self._layout(entity)
+        pending = self._pending_for(entity, layout)
+        results = []
+        for item in items:
+            cells = pending.creates.get(item.key)
+            if cells is None:
+                cells = pending.creates[item.key] = layout.new_row(item.key, item.fields)
+            results.append(WriteResult(id=item.key, version=row_version(cells)))
+        self._bound(entity)
+        return results
+
+    def update(self, entity: str, items: Sequence[Update]) -> list[WriteResult]:
+        """Buffer changed cells of existing rows, checking existence and version
+        against the file plus the writes still pending."""
+        pending = self._pending.get(entity)
+        known = pending.creates.keys() | pending.deletes if pending else set()
+        layout, rows = self._scan(entity, [item.id for item in items if item.id not in known])
+        pending = self._pending_for(entity, layout)
+        results = [self._update_one(entity, pending, layout, rows, item) for item in items]
+        self._bound(entity)
+        return results
+
+    def delete(self, entity: str, items: Sequence[Delete]) -> list[WriteResult]:
+        """Buffer deletions; a row already gone counts as deleted. A row changed since
+        the version the engine read is a retryable conflict."""
+        pending = self._pending.get(entity)
+        known = pending.creates.keys() | pending.deletes if pending else set()
+        check = [item.id for item in items if item.version is not None and item.id not in known]
+        layout, rows = self._scan(entity, check)
+        pending = self._pending_for(entity, layout)
+        results = []
+        for item in items:
+            cells = pending.creates.get(item.id)
+            if cells is None and item.id in rows and item.id not in pending.deletes:
+                cells = pending.current(rows[item.id], layout)
+            if _stale(item.version, cells):
+                results.append(WriteResult(id=item.id, error=_conflict(entity, item.id)))
+                continue
+            pending.delete(item.id)
+            results.append(WriteResult(id=item.id))
+        self._bound(entity)
+        return results
+
+    def flush(self) -> None:
+        """Apply the pending writes, replacing each touched file atomically."""
+        for entity in list(self._pending):
+            self._flush_entity(entity)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _spec(self, entity: str) -> CsvEntitySettings:
+        try:
+            return self.settings.entities[entity]
+        except KeyError:
+            raise ConfigurationError(f"{self.name}: entity {entity!r} is not configured") from None
+
+    def _path(self, entity: str) -> Path:
+        return self.directory / self._spec(entity).file
+
+    def _cursor(self, entity: str, token: FileToken) -> str:
+        """The cursor for one version of a file; it also covers the settings that
+        shape records, so a changed mapping is listed again."""
+        spec = self._spec(entity)
+        shape = repr((spec.id, sorted(spec.fields.items()), self.settings.delimiter))
+        tag = blake2b(shape.encode(), digest_size=4).hexdigest()
+        stamp = "none" if token is None else "-".join(map(str, token))
+        return f"{stamp}-{tag}"
+
+    def _current_cursor(self, entity: str) -> str:
+        return self._cursor(entity, file_token(stat_file(self._path(entity))))
+
+    @contextmanager
+    def _read(self, entity: str) -> Iterator[tuple[CsvSource | None, Layout]]:
+        """Open an entity's file and resolve its header (refreshing the cached layout)."""
+        path = self._path(entity)
+        with open_source(path, self.settings.delimiter) as source:
+            header = source.header if source is not None else None
+            layout = resolve_layout(entity, self._spec(entity), header, path)
+            self._layouts[entity] = layout
+            yield source, layout
+
+    def _layout(self, entity: str) -> Layout:
+        if entity not in self._layouts:
+            with self._read(entity):
+                pass
+        return self._layouts[entity]
+
+    def _pages(self, records: Iterable[Record], cursor: str) -> Iterator[Page]:
+        """Cut records into full-listing pages; only the last one carries the cursor."""
+        size = self.settings.page_size
+        page: list[Record] = []
+        for record in records:
+            if len(page) == size:
+                yield Page(records=page, full=True)
+                page = []
+            page.append(record)
+        yield Page(records=page, cursor=cursor, full=True)
+
+    def _scan(self, entity: str, ids: Iterable[str]) -> tuple[Layout, dict[str, list[str]]]:
+        """One pass over the file collecting the raw rows of ``ids`` (first match)."""
+        wanted = set(ids)
+        rows: dict[str, list[str]] = {}
+        with self._read(entity) as (source, layout):
+            if source is None or not wanted:
+                return layout, rows
+            for row in source.rows:
+                rid = layout.row_id(row)
+                if rid in wanted and rid not in rows:
+                    rows[rid] = row
+                    if len(rows) == len(wanted):
+                        break
+        return layout, rows
+
+    def _key_index(self, entity: str, field: str) -> KeyIndex:
+        """The index of ``field``'s values, built on first use and rebuilt when the file
+        changed other than through our own flushes."""
+        index = self._indexes.get((entity, field))
+        if index is None or index.token != file_token(stat_file(self._path(entity))):
+            with self._read(entity) as (source, layout):
+                index = self._indexes[(entity, field)] = KeyIndex.build(source, layout, field)
+        return index
+
+    def _pending_for(self, entity: str, layout: Layout) -> PendingWrites:
+        pending = self._pending.get(entity)
+        if pending is None:
+            pending = self._pending[entity] = PendingWrites(layout.header)
+        pending.relayout(layout.header)
+        return pending
+
+    def _bound(self, entity: str) -> None:
+        """Flush an entity whose buffer is full, so memory stays bounded even if the
+        engine writes more than a batch between flushes."""
+        if len(self._pending.get(entity, ())) >= self.batch_size:
+            self._flush_entity(entity)
+
+    def _update_one(
+        self,
+        entity: str,
+        pending: PendingWrites,
+        layout: Layout,
+        rows: dict[str, list[str]],
+        item: Update,
+    ) -> WriteResult:
+        """Check one update against the file and the pending writes, then buffer it."""
+        rid = item.id
+        cells = pending.creates.get(rid)
+        if cells is None:
+            # rows holds the file rows of ids that no pending create or delete covers
+            if rid not in rows:
+                missing = RecordError(ErrorKind.NOT_FOUND, f"{entity} {rid} does not exist")
+                return WriteResult(id=rid, error=missing)
+            cells = pending.current(rows[rid], layout)
+        if _stale(item.version, cells):
+            return WriteResult(id=rid, error=_conflict(entity, rid))
+        changes = layout.changes(item.fields)
+        for col, cell in changes.items():
+            cells[col] = cell
+        if rid not in pending.creates:
+            pending.update(rid, changes, layout)
+        return WriteResult(id=rid, version=row_version(cells))
+
+    def _flush_entity(self, entity: str) -> None:
+        pending = self._pending.get(entity)
+        if not pending:
+            self._pending.pop(entity, None)
+            return
+        path = self._path(entity)
+        try:
+            with self._read(entity) as (source, layout):
+                before = source.token if source is not None else None
+                written = apply_pending(path, source, layout, pending, self.settings.delimiter)
+            after = file_token(stat_file(path))
+        except OSError as exc:
+            raise ConnectorError(f"{self.name}: cannot write {path}: {exc}") from exc
+        del self._pending[entity]
+        self._update_indexes(entity, layout, before, after, written)
+
+    def _update_indexes(
+        self,
+        entity: str,
+        layout: Layout,
+        before: FileToken,
+        after: FileToken,
+        written: list[list[str]],
+    ) -> None:
+        """Carry the find indexes over to the flushed file, or drop the ones that were
+        built from another version of it than the one just rewritten."""
+        for (name, field), index in list(self._indexes.items()):
+            if name != entity:
+                continue
+            if index.token != before or field not in layout.columns:
+                del self._indexes[(name, field)]
+            else:
+                index.add(layout, field, written, after)
+
+
+def _records(layout: Layout, rows: Iterable[list[str]]) -> Iterator[Record]:
+    for row in rows:
+        record = layout.record(row)
+        if record is not None:
+            yield record
+
+
+def _stale(version: str | None, cells: list[str] | None) -> bool:
+    """True when the engine read a version and the row's current one differs."""
+    return version is not None and cells is not None and version != row_version(cells)
+
+
+def _conflict(entity: str, rid: str) -> RecordError:
+    return RecordError(ErrorKind.CONFLICT, f"{entity} {rid} changed since it was read", True)

@@ -1,0 +1,74 @@
+"""Applying an entity's pending writes to its file in one atomic replacement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syncd_csv.files import CsvSource, Format, atomic_write, csv_writer
+from syncd_csv.layout import Layout
+from syncd_csv.pending import PendingWrites
+
+
+def apply_pending(
+    path: Path,
+    source: CsvSource | None,
+    layout: Layout,
+    pending: PendingWrites,
+    delimiter: str,
+) -> list[list[str]]:
+    """Write ``pending`` into the file ``source`` was opened from (None: the file does
+    not exist yet) and return the rows written with new content.
+
+    Creates alone are appended to a byte copy of the file, without parsing it;
+    otherwise the file is streamed through row by row. Either way the new file
+    replaces the old one atomically, and a rewrite that changes nothing (deleting rows
+    that are already gone) leaves the file untouched.
+    """
+    pending.relayout(layout.header)
+    if source is not None and source.header is not None and pending.only_creates():
+        return _append(path, source, pending, delimiter)
+    return _rewrite(path, source, layout, pending, delimiter)
+
+
+def _append(
+    path: Path, source: CsvSource, pending: PendingWrites, delimiter: str
+) -> list[list[str]]:
+    created = list(pending.creates.values())
+    fmt = source.format
+    with atomic_write(path) as atomic:
+        source.copy_to(atomic.out, fmt.lineterminator)
+        with csv_writer(atomic.out, delimiter, fmt, bom=False) as writer:
+            writer.writerows(created)
+    return created
+
+
+def _rewrite(
+    path: Path,
+    source: CsvSource | None,
+    layout: Layout,
+    pending: PendingWrites,
+    delimiter: str,
+) -> list[list[str]]:
+    """Stream the rows through, dropping deleted ones and replacing updated ones, then
+    append the created rows; unknown columns and row order are kept."""
+    written: list[list[str]] = []
+    fmt = source.format if source is not None else Format()
+    with (
+        atomic_write(path) as atomic,
+        csv_writer(atomic.out, delimiter, fmt, bom=fmt.bom) as writer,
+    ):
+        writer.writerow(layout.header)
+        changed = source is None or source.header is None
+        for row in source.rows if source is not None else ():
+            new = pending.rewrite(row, layout)
+            if new is None:
+                changed = True
+                continue
+            if new is not row:
+                written.append(new)
+                changed = changed or new != layout.padded(row)
+            writer.writerow(new)
+        writer.writerows(pending.creates.values())
+        written.extend(pending.creates.values())
+        atomic.unchanged = not changed and not pending.creates
+    return written

@@ -1,0 +1,162 @@
+"""Reflection of the configured tables and the mapping of fields to their columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, MetaData, Row, Table, true
+
+from syncd.connector import ConfigurationError, Record
+from syncd.entities import CANONICAL_FIELDS
+
+from .database import Database
+from .markers import STAMP_TYPES, live_clause, modified_at, version_of
+from .settings import SqlEntitySettings, SqlSettings
+from .values import CoercionError, python_type, read_value, to_column
+
+
+@dataclass(frozen=True)
+class EntityTable:
+    """One entity type's table: its key columns, its field -> column mapping, and the
+    conversions between its rows and records.
+
+    Rows are read with :attr:`selected` columns: the id, the stamp and the soft-delete
+    flag (when configured) first, then each mapped column once.
+    """
+
+    entity: str
+    table: Table
+    id: Column[Any]
+    updated_at: Column[Any] | None
+    deleted: Column[Any] | None
+    columns: Mapping[str, Column[Any]]
+    selected: Sequence[Column[Any]] = field(init=False)
+    _positions: Sequence[tuple[str, int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        keys = [c for c in (self.id, self.updated_at, self.deleted) if c is not None]
+        mapped = list({col.name: col for col in self.columns.values()}.values())
+        selected = keys + mapped
+        position = {column.name: index for index, column in enumerate(selected)}
+        positions = [(name, position[col.name]) for name, col in self.columns.items()]
+        object.__setattr__(self, "selected", selected)
+        object.__setattr__(self, "_positions", positions)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields this table maps."""
+        return tuple(self.columns)
+
+    def live(self) -> ColumnElement[bool]:
+        """SQL that keeps rows not soft-deleted (always true without the column)."""
+        return live_clause(self.deleted) if self.deleted is not None else true()
+
+    def stamp(self, row: Row[Any]) -> Any:
+        """The row's modification stamp (None when not configured)."""
+        return row[1] if self.updated_at is not None else None
+
+    def deleted_value(self, row: Row[Any]) -> Any:
+        """The row's soft-delete value (None when not configured)."""
+        return row[2 if self.updated_at is not None else 1] if self.deleted is not None else None
+
+    def record(self, row: Row[Any]) -> Record:
+        """A record from a row read with :attr:`selected`."""
+        stamp = self.stamp(row)
+        return Record(
+            id=str(row[0]),
+            fields={name: read_value(name, row[pos]) for name, pos in self._positions},
+            version=version_of(stamp),
+            modified_at=modified_at(stamp),
+        )
+
+    def key(self, record_id: str) -> Any:
+        """A record id as the id column's value, or None when it cannot be one (then
+        no row has that id)."""
+        try:
+            return to_column(record_id, self.id)
+        except CoercionError:
+            return None
+
+    def fits(self, stamp: Any, row_id: Any) -> bool:
+        """Whether a watermark's values have the stamp and id columns' types (a cursor
+        from before a configuration change may not)."""
+        pairs = ((stamp, self.updated_at), (row_id, self.id))
+        for value, column in pairs:
+            kind = python_type(column) if column is not None else None
+            if kind is not None and not isinstance(value, kind):
+                return False
+        return True
+
+    def row_values(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Column values for the mapped ones among ``fields``, coerced to the columns'
+        types; unmapped fields are ignored. Raises :class:`CoercionError`."""
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            column = self.columns.get(name)
+            if column is not None:
+                values[column.name] = to_column(value, column)
+        return values
+
+
+def reflect(db: Database, settings: SqlSettings) -> dict[str, EntityTable]:
+    """Reflect every configured table in one pass and map each entity onto its table;
+    a missing table or column is a :class:`ConfigurationError` naming it."""
+    wanted = {spec.table for spec in settings.entities.values()}
+    metadata = MetaData(schema=settings.schema_)
+    with db.connect() as conn:
+        metadata.reflect(conn, views=True, only=lambda name, _meta: name in wanted)
+    _primary_keys_not_null(metadata)
+    return {
+        entity: _entity_table(db.connector, entity, spec, metadata, settings.schema_)
+        for entity, spec in settings.entities.items()
+    }
+
+
+def _primary_keys_not_null(metadata: MetaData) -> None:
+    # SQLite reports ``id INTEGER PRIMARY KEY`` as nullable; declared tables never are,
+    # and SQLAlchemy's multi-row INSERT .. RETURNING refuses a nullable key column.
+    for table in metadata.tables.values():
+        for column in table.primary_key.columns:
+            column.nullable = False
+
+
+def _entity_table(
+    connector: str, entity: str, spec: SqlEntitySettings, metadata: MetaData, schema: str | None
+) -> EntityTable:
+    qualified = f"{schema}.{spec.table}" if schema else spec.table
+    table = metadata.tables.get(qualified)
+    if table is None:
+        raise ConfigurationError(
+            f"connector {connector!r}: table {qualified!r} for {entity} does not exist"
+        )
+
+    def column(name: str, role: str) -> Column[Any]:
+        if name not in table.c:
+            raise ConfigurationError(
+                f"connector {connector!r}: table {qualified!r} has no column {name!r} ({role})"
+            )
+        return table.c[name]
+
+    id_column = column(spec.id, "id")
+    stamp = column(spec.updated_at, "updated_at") if spec.updated_at else None
+    deleted = column(spec.deleted, "deleted") if spec.deleted else None
+    if stamp is not None and python_type(stamp) not in STAMP_TYPES:
+        raise ConfigurationError(
+            f"connector {connector!r}: column {qualified}.{stamp.name} ({stamp.type}) cannot"
+            " hold a modification stamp (use a timestamp, number or text column)"
+        )
+    reserved = {c.name for c in (id_column, stamp, deleted) if c is not None}
+    columns: dict[str, Column[Any]] = {}
+    for name, native in spec.fields.items():
+        if native in reserved:
+            raise ConfigurationError(
+                f"connector {connector!r}: field {name!r} cannot map to column {native!r} of"
+                f" {qualified!r}: it is the table's id, updated_at or deleted column"
+            )
+        columns[name] = column(native, f"field {name}")
+    for name in CANONICAL_FIELDS[entity]:
+        if name not in columns and name in table.c and name not in reserved:
+            columns[name] = table.c[name]
+    return EntityTable(entity, table, id_column, stamp, deleted, columns)

@@ -1,0 +1,387 @@
+"""The csv connector, through the public connector API only."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from syncd_csv import CsvConnector, CsvSettings
+
+from syncd.connector import ConfigurationError, Create, Delete, ErrorKind, Page, Update
+from syncd.plugins import load_registry
+
+CONTACTS = "Id,Email,CompanyId,Loyalty Tier,first_name,private,Internal\r\n"
+
+
+def settings(**overrides: Any) -> dict[str, Any]:
+    """Settings as a user writes them: contacts with explicit, custom and implicit
+    fields, companies with the id column only."""
+    data: dict[str, Any] = {
+        "path": "books",
+        "entities": {
+            "contact": {
+                "file": "contacts.csv",
+                "id": "Id",
+                "fields": {"email": "Email", "company": "CompanyId", "loyalty": "Loyalty Tier"},
+            },
+            "company": {"file": "companies.csv", "id": "Id"},
+        },
+    }
+    data.update(overrides)
+    return data
+
+
+def connector(tmp_path: Path, **overrides: Any) -> CsvConnector:
+    """An opened connector on ``tmp_path/books`` (the directory is created)."""
+    (tmp_path / "books").mkdir(exist_ok=True)
+    parsed = CsvSettings.model_validate(settings(**overrides), context={"base_dir": tmp_path})
+    conn = CsvConnector("books", parsed, base_dir=tmp_path)
+    conn.open()
+    return conn
+
+
+def write(tmp_path: Path, text: str, name: str = "contacts.csv", bom: bool = False) -> Path:
+    """Write a CSV file byte for byte (no newline translation)."""
+    path = tmp_path / "books" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + text.encode())
+    return path
+
+
+def listing(conn: CsvConnector, entity: str = "contact", cursor: str | None = None) -> list[Page]:
+    """Every page of one listing."""
+    return list(conn.changes(entity, cursor))
+
+
+def records(conn: CsvConnector, entity: str = "contact") -> dict[str, dict[str, Any]]:
+    """Id -> fields of every listed record."""
+    return {r.id: r.fields for page in listing(conn, entity) for r in page.records}
+
+
+def snapshot(path: Path) -> tuple[int, int, bytes]:
+    """What tells a rewrite apart from an untouched file."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, path.read_bytes()
+
+
+# -- registration and settings ---------------------------------------------------------
+
+
+def test_registered_through_the_entry_point() -> None:
+    assert load_registry().connectors["csv"].cls is CsvConnector
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"colour": "blue"},
+        {"entities": {"contact": {"file": "c.csv", "id": "Id", "sheet": 1}}},
+        {"entities": {"invoice": {"file": "i.csv", "id": "Id"}}},
+        {"entities": {"contact": {"file": "c.csv", "id": "Id", "fields": {"email": "Id"}}}},
+        {"delimiter": ";;"},
+    ],
+)
+def test_bad_settings_are_rejected(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        CsvSettings.model_validate(settings(**overrides))
+
+
+# -- reads -----------------------------------------------------------------------------
+
+
+def test_listing_is_paged_complete_and_cursor_on_last_page(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "".join(f"{i},p{i}@x.org,,,,,\r\n" for i in range(5)))
+    pages = listing(connector(tmp_path, page_size=2))
+    assert [len(p.records) for p in pages] == [2, 2, 1]
+    assert all(p.full for p in pages)
+    assert [p.cursor is None for p in pages] == [True, True, False]
+    assert [r.id for p in pages for r in p.records] == ["0", "1", "2", "3", "4"]
+
+
+def test_exact_multiple_of_page_size_has_no_empty_trailing_page(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n")
+    pages = listing(connector(tmp_path, page_size=2))
+    assert [len(p.records) for p in pages] == [2]
+    assert pages[0].cursor is not None
+
+
+def test_mapped_custom_implicit_and_unmapped_columns(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,ann@x.org,c7,gold,Ann,yes,secret\r\n2,,,,  ,,\r\n")
+    conn = connector(tmp_path)
+    assert set(conn.fields("contact")) == {"email", "company", "loyalty", "first_name", "private"}
+    assert records(conn) == {
+        "1": {
+            "email": "ann@x.org",
+            "company": "c7",
+            "loyalty": "gold",
+            "first_name": "Ann",
+            "private": True,
+        },
+        "2": dict.fromkeys(["email", "company", "loyalty", "first_name", "private"]),
+    }
+    record = listing(conn)[0].records[0]
+    assert record.version and record.modified_at is None
+
+
+def test_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    cursor = listing(conn)[-1].cursor
+    before = path.stat()
+    with open(path, "r+b") as f:  # same size, same inode, same mtime: invisible to the token
+        f.seek(len(CONTACTS) + 2)
+        f.write(b"b")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert listing(conn, cursor=cursor) == [Page(cursor=cursor)]
+    full = list(conn.changes("contact", cursor, full=True))
+    assert full[0].records[0].fields["email"] == "b@x.org"
+
+
+def test_an_edit_changes_the_cursor(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    cursor = listing(conn)[-1].cursor
+    with open(path, "ab") as f:
+        f.write(b"2,b@x.org\r\n")
+    pages = listing(conn, cursor=cursor)
+    assert [r.id for p in pages for r in p.records] == ["1", "2"]
+    assert pages[-1].full and pages[-1].cursor not in (None, cursor)
+
+
+def test_a_changed_mapping_lists_everything_again(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    cursor = listing(connector(tmp_path))[-1].cursor
+    remapped = settings()
+    remapped["entities"]["contact"]["fields"]["title"] = "Internal"
+    parsed = CsvSettings.model_validate(remapped)
+    pages = listing(CsvConnector("books", parsed, base_dir=tmp_path), cursor=cursor)
+    assert [r.id for p in pages for r in p.records] == ["1"]
+
+
+def test_a_file_that_does_not_exist_yet(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    assert listing(conn) == [Page(cursor=listing(conn)[0].cursor, full=True)]
+    assert conn.get("contact", ["x"]) == {}
+    assert conn.find("contact", "email", ["a@x.org"]) == {}
+    assert set(conn.fields("contact")) == {"email", "company", "loyalty"}
+
+    conn.create("contact", [Create("k1", {"email": "a@x.org", "loyalty": None})])
+    conn.flush()
+    path = tmp_path / "books" / "contacts.csv"
+    assert path.read_bytes() == b"Id,Email,CompanyId,Loyalty Tier\r\nk1,a@x.org,,\r\n"
+
+
+def test_an_empty_file_is_an_empty_table(tmp_path: Path) -> None:
+    write(tmp_path, "")
+    pages = listing(connector(tmp_path))
+    assert len(pages) == 1 and pages[0].records == [] and pages[0].full
+
+
+def test_missing_directory_is_a_configuration_error(tmp_path: Path) -> None:
+    parsed = CsvSettings.model_validate(settings(path="nowhere"))
+    conn = CsvConnector("books", parsed, base_dir=tmp_path)
+    with pytest.raises(ConfigurationError, match="nowhere"):
+        conn.open()
+    with pytest.raises(ConfigurationError):
+        conn.check()
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("header", ["Key,Email,CompanyId,Loyalty Tier\r\n", "Id,Email\r\n"])
+def test_header_that_does_not_fit_is_a_configuration_error(tmp_path: Path, header: str) -> None:
+    write(tmp_path, header + "1,a@x.org\r\n")
+    with pytest.raises(ConfigurationError, match=r"contacts\.csv"):
+        connector(tmp_path)
+
+
+def test_a_file_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS)
+    path.write_bytes(path.read_bytes() + "1,zoë@x.org\r\n".encode("latin-1"))
+    with pytest.raises(ConfigurationError, match="UTF-8"):
+        listing(connector(tmp_path))
+
+
+def test_get_by_id(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n3,c@x.org\r\n")
+    found = connector(tmp_path).get("contact", ["3", "1", "9"])
+    assert {rid: r.fields["email"] for rid, r in found.items()} == {"1": "a@x.org", "3": "c@x.org"}
+
+
+def test_find_normalises_and_returns_every_candidate(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1, Ann@X.org \r\n2,bob@x.org\r\n3,ann@x.org\r\n")
+    found = connector(tmp_path).find("contact", "email", ["ann@x.org", "zed@x.org"])
+    assert list(found) == ["ann@x.org"]
+    assert sorted(r.id for r in found["ann@x.org"]) == ["1", "3"]
+
+
+def test_find_sees_flushed_creates_and_outside_edits(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    assert conn.find("contact", "email", ["new@x.org"]) == {}
+    conn.create("contact", [Create("k1", {"email": "New@x.org"})])
+    conn.flush()
+    assert [r.id for r in conn.find("contact", "email", ["new@x.org"])["new@x.org"]] == ["k1"]
+    with open(path, "ab") as f:
+        f.write(b"2,out@x.org\r\n")
+    assert [r.id for r in conn.find("contact", "email", ["out@x.org"])["out@x.org"]] == ["2"]
+
+
+# -- writes ----------------------------------------------------------------------------
+
+
+def test_create_uses_the_key_as_id_and_appends(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org,,,,,keep\r\n")
+    conn = connector(tmp_path)
+    fields = {"email": "b@x.org", "private": False, "first_name": None, "shoe_size": "44"}
+    [result] = conn.create("contact", [Create("f00d", fields)])
+    assert result.ok and result.id == "f00d"
+    conn.flush()
+    lines = (tmp_path / "books" / "contacts.csv").read_text().splitlines()
+    assert lines[1:] == ["1,a@x.org,,,,,keep", "f00d,b@x.org,,,,false,"]
+    [record] = conn.get("contact", ["f00d"]).values()
+    assert record.version == result.version
+
+
+def test_append_to_a_file_without_final_line_break(tmp_path: Path) -> None:
+    path = write(tmp_path, "Id,Email,CompanyId,Loyalty Tier\n1,a@x.org,,")
+    conn = connector(tmp_path)
+    conn.create("contact", [Create("k", {"email": "b@x.org"})])
+    conn.flush()
+    assert path.read_text() == "Id,Email,CompanyId,Loyalty Tier\n1,a@x.org,,\nk,b@x.org,,\n"
+
+
+def test_update_changes_given_fields_and_keeps_the_rest(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        CONTACTS + "1,a@x.org,c1,gold,Ann,,x\r\n2,b@x.org,c2,,Bob,,y\r\n3,c@x.org,,,,,z\r\n",
+    )
+    conn = connector(tmp_path)
+    [result] = conn.update("contact", [Update("2", {"email": "B@x.org", "private": True})])
+    assert result.ok
+    conn.flush()
+    assert path.read_text().splitlines()[1:] == [
+        "1,a@x.org,c1,gold,Ann,,x",
+        "2,B@x.org,c2,,Bob,true,y",
+        "3,c@x.org,,,,,z",
+    ]
+    assert conn.get("contact", ["2"])["2"].version == result.version
+
+
+def test_update_of_a_missing_record_is_not_found(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    [result] = conn.update("contact", [Update("9", {"email": "x@x.org"})])
+    assert result.error is not None and result.error.kind is ErrorKind.NOT_FOUND
+
+
+def test_update_at_a_stale_version_is_a_retryable_conflict(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    version = listing(conn)[0].records[0].version
+    stale, fresh = conn.update(
+        "contact",
+        [Update("1", {"email": "b@x.org"}, "0" * 16), Update("1", {"email": "c@x.org"}, version)],
+    )
+    assert stale.error is not None and stale.error.kind is ErrorKind.CONFLICT
+    assert stale.error.retryable
+    assert fresh.ok
+
+
+def test_results_account_for_writes_not_yet_flushed(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    [created] = conn.create("contact", [Create("k", {"email": "k@x.org"})])
+    [updated] = conn.update("contact", [Update("k", {"loyalty": "gold"}, created.version)])
+    assert updated.ok and updated.version != created.version
+    assert conn.delete("contact", [Delete("1")])[0].ok
+    [gone] = conn.update("contact", [Update("1", {"email": "z@x.org"})])
+    assert gone.error is not None and gone.error.kind is ErrorKind.NOT_FOUND
+    conn.flush()
+    assert list(records(conn)) == ["k"]
+    assert records(conn)["k"]["loyalty"] == "gold"
+
+
+def test_delete_is_idempotent(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n")
+    conn = connector(tmp_path)
+    assert all(r.ok for r in conn.delete("contact", [Delete("1"), Delete("9")]))
+    conn.flush()
+    assert list(records(conn)) == ["2"]
+    assert conn.delete("contact", [Delete("1")])[0].ok
+
+
+def test_delete_at_a_stale_version_is_a_retryable_conflict(tmp_path: Path) -> None:
+    write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    version = listing(conn)[0].records[0].version
+    [stale] = conn.delete("contact", [Delete("1", "0" * 16)])
+    assert stale.error is not None and stale.error.kind is ErrorKind.CONFLICT
+    assert stale.error.retryable
+    assert conn.delete("contact", [Delete("1", version)])[0].ok
+
+
+def test_a_full_buffer_is_flushed_without_waiting(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS)
+    conn = connector(tmp_path)
+    conn.create("contact", [Create(f"k{i}", {}) for i in range(CsvConnector.batch_size)])
+    assert len(path.read_text().splitlines()) == CsvConnector.batch_size + 1
+
+
+def test_flush_replaces_the_file_atomically(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    conn = connector(tmp_path)
+    inode = path.stat().st_ino
+    conn.update("contact", [Update("1", {"email": "b@x.org"})])
+    conn.flush()
+    assert path.stat().st_ino != inode
+    assert sorted(os.listdir(path.parent)) == ["contacts.csv"]
+
+
+def test_a_run_that_writes_nothing_leaves_files_untouched(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    before = snapshot(path)
+    conn = connector(tmp_path)
+    listing(conn)
+    conn.get("contact", ["1"])
+    conn.find("contact", "email", ["a@x.org"])
+    conn.flush()
+    conn.delete("contact", [Delete("gone")])  # already gone: nothing to rewrite
+    conn.flush()
+    conn.create("contact", [Create("k", {"email": "k@x.org"})])
+    conn.close()  # unflushed writes are discarded
+    assert snapshot(path) == before
+    assert sorted(os.listdir(path.parent)) == ["contacts.csv"]
+
+
+def test_bom_and_line_terminator_are_kept(tmp_path: Path) -> None:
+    path = write(tmp_path, "Id,Email,CompanyId,Loyalty Tier\n1,a@x.org,,\n", bom=True)
+    conn = connector(tmp_path)
+    assert records(conn)["1"]["email"] == "a@x.org"
+    conn.update("contact", [Update("1", {"loyalty": "gold"})])
+    conn.flush()
+    assert (
+        path.read_bytes() == codecs.BOM_UTF8 + b"Id,Email,CompanyId,Loyalty Tier\n1,a@x.org,,gold\n"
+    )
+
+
+def test_another_delimiter(tmp_path: Path) -> None:
+    path = write(tmp_path, "Id;Email;CompanyId;Loyalty Tier\n1;a,b@x.org;;\n")
+    conn = connector(tmp_path, delimiter=";")
+    assert records(conn)["1"]["email"] == "a,b@x.org"
+    conn.update("contact", [Update("1", {"loyalty": "x;y"})])
+    conn.flush()
+    assert path.read_text() == 'Id;Email;CompanyId;Loyalty Tier\n1;a,b@x.org;;"x;y"\n'
+
+
+def test_quoting_stays_minimal_and_round_trips(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS)
+    conn = connector(tmp_path)
+    conn.create("contact", [Create("k", {"email": 'a "b", c', "loyalty": "two\nlines"})])
+    conn.flush()
+    assert path.read_bytes().endswith(b'k,"a ""b"", c",,"two\nlines",,,\r\n')
+    assert records(conn)["k"]["loyalty"] == "two\nlines"
