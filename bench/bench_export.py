@@ -1,0 +1,247 @@
+"""Export benchmark: a SQLite "CRM" with N contacts across 1,000 companies, exported to
+a CSV folder and to another SQLite database through the real ``syncd sync`` command.
+
+Prints, per target: records/s of the first run, the time of a no-change re-run and of
+a re-run after 1% of the contacts changed (as a share of the first run), and the peak
+RSS of each run's process; with several sizes, how peak RSS grows between them.
+
+    python bench/bench_export.py                 # N = 100,000
+    python bench/bench_export.py --n 100000 --n 400000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SYNCD = str(Path(sys.executable).parent / "syncd")
+COMPANIES = 1000
+
+TARGETS = {
+    "first_rate": 30_000,
+    "no_change_share": 0.02,
+    "one_percent_share": 0.05,
+    "peak_rss_mb": 300,
+    "rss_growth": 1.5,
+}
+
+CONFIG = """
+[daemon]
+state = "sqlite:///state.db"
+log_format = "json"
+
+[connectors.crm]
+type = "sql"
+url = "sqlite:///crm.db"
+  [connectors.crm.entities.company]
+  table = "companies"
+  updated_at = "updated_at"
+  [connectors.crm.entities.contact]
+  table = "contacts"
+  updated_at = "updated_at"
+  [connectors.crm.entities.contact.fields]
+  company = "company_id"
+
+[connectors.books]
+type = "csv"
+path = "books"
+  [connectors.books.entities.company]
+  file = "companies.csv"
+  id = "Id"
+  [connectors.books.entities.company.fields]
+  name = "Name"
+  phone = "Phone"
+  city = "City"
+  [connectors.books.entities.contact]
+  file = "contacts.csv"
+  id = "Id"
+  [connectors.books.entities.contact.fields]
+  first_name = "First"
+  last_name = "Last"
+  email = "Email"
+  phone = "Phone"
+  title = "Title"
+  company = "CompanyId"
+
+[connectors.erp]
+type = "sql"
+url = "sqlite:///erp.db"
+  [connectors.erp.entities.company]
+  table = "companies"
+  [connectors.erp.entities.contact]
+  table = "contacts"
+  [connectors.erp.entities.contact.fields]
+  company = "company_id"
+
+[pairs.to-csv]
+left = "crm"
+right = "books"
+mode = "export"
+  [pairs.to-csv.match]
+  contact = ["email"]
+  company = ["name"]
+
+[pairs.to-sql]
+left = "crm"
+right = "erp"
+mode = "export"
+  [pairs.to-sql.match]
+  contact = ["email"]
+  company = ["name"]
+"""
+
+SCHEMA = """
+CREATE TABLE companies (id INTEGER PRIMARY KEY, name TEXT, phone TEXT, city TEXT {stamp});
+CREATE TABLE contacts (id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT,
+    phone TEXT, title TEXT, company_id INTEGER {stamp});
+"""
+STAMP = ", updated_at TEXT NOT NULL"
+
+
+def build(folder: Path, n: int) -> None:
+    """Write the CRM with ``n`` contacts, an empty ERP, an empty books folder."""
+    (folder / "syncd.toml").write_text(CONFIG, encoding="utf-8")
+    (folder / "books").mkdir()
+    rnd = random.Random(7)
+    titles = ["CEO", "CFO", "Buyer", "Engineer", "Accountant", None]
+    crm = sqlite3.connect(folder / "crm.db")
+    crm.executescript(SCHEMA.format(stamp=STAMP) + "CREATE INDEX ix ON contacts(updated_at, id);")
+    stamp = "2026-01-01 00:00:00"
+    crm.executemany(
+        "INSERT INTO companies VALUES (?,?,?,?,?)",
+        (
+            (i, f"Company {i}", f"+1 555 {i:04d}", "Springfield", stamp)
+            for i in range(1, COMPANIES + 1)
+        ),
+    )
+    crm.executemany(
+        "INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?)",
+        (
+            (
+                i,
+                f"First{i}",
+                f"Last{i}",
+                f"person{i}@example.com",
+                f"+1 555 {i:07d}",
+                rnd.choice(titles),
+                rnd.randint(1, COMPANIES),
+                stamp,
+            )
+            for i in range(1, n + 1)
+        ),
+    )
+    crm.commit()
+    crm.close()
+    erp = sqlite3.connect(folder / "erp.db")
+    erp.executescript(SCHEMA.format(stamp=""))
+    erp.close()
+
+
+def change_one_percent(folder: Path) -> int:
+    """Change the phone of every hundredth contact, bumping updated_at."""
+    crm = sqlite3.connect(folder / "crm.db")
+    done = crm.execute(
+        "UPDATE contacts SET phone = phone || '9', updated_at = '2026-02-01 00:00:00'"
+        " WHERE id % 100 = 0"
+    ).rowcount
+    crm.commit()
+    crm.close()
+    return done
+
+
+def sync(folder: Path, pair: str) -> tuple[dict, float]:
+    """Run ``syncd sync PAIR --json``; return its report and the process's peak RSS (MB)."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [SYNCD, "--config", str(folder / "syncd.toml"), "sync", pair, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        err = errors.read().decode(errors="replace")
+    report = json.loads(out) if out.strip() else {}
+    if report.get("status") != "ok":
+        raise SystemExit(
+            f"run of {pair} did not succeed ({proc.returncode}): {report} {err[-800:]}"
+        )
+    return report, usage.ru_maxrss / 1024
+
+
+def run_size(n: int) -> dict[str, dict[str, float]]:
+    """All phases at one size; returns figures per pair."""
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
+        folder = Path(tmp)
+        build(folder, n)
+        for pair in ("to-csv", "to-sql"):
+            first, rss1 = sync(folder, pair)
+            again, rss2 = sync(folder, pair)
+            results[pair] = {
+                "first": first["seconds"],
+                "no_change": again["seconds"],
+                "rss": max(rss1, rss2),
+                "created": first["counts"]["created"],
+            }
+        changed = change_one_percent(folder)
+        for pair in ("to-csv", "to-sql"):
+            after, rss3 = sync(folder, pair)
+            if after["counts"]["updated"] != changed:
+                raise SystemExit(f"{pair}: expected {changed} updates, got {after['counts']}")
+            results[pair]["one_percent"] = after["seconds"]
+            results[pair]["rss"] = max(results[pair]["rss"], rss3)
+    return results
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="contacts (repeatable)")
+    sizes = parser.parse_args().n or [100_000]
+    peaks: dict[str, list[float]] = {}
+    for n in sizes:
+        print(f"N = {n:,} contacts across {COMPANIES:,} companies")
+        for pair, r in run_size(n).items():
+            rate = (n + COMPANIES) / r["first"]
+            nc, op = r["no_change"] / r["first"], r["one_percent"] / r["first"]
+            peaks.setdefault(pair, []).append(r["rss"])
+            print(
+                f"  {pair}: first run {r['first']:.2f}s = {rate:,.0f} records/s "
+                f"(target >= {TARGETS['first_rate']:,}: {verdict(rate >= TARGETS['first_rate'])})"
+            )
+            print(
+                f"  {pair}: no-change re-run {r['no_change']:.3f}s = {nc:.1%} of first "
+                f"(target < {TARGETS['no_change_share']:.0%}: {verdict(nc < TARGETS['no_change_share'])})"
+            )
+            print(
+                f"  {pair}: 1% changed re-run {r['one_percent']:.3f}s = {op:.1%} of first "
+                f"(target < {TARGETS['one_percent_share']:.0%}: {verdict(op < TARGETS['one_percent_share'])})"
+            )
+            print(
+                f"  {pair}: peak RSS {r['rss']:.0f} MB "
+                f"(target < {TARGETS['peak_rss_mb']} MB: {verdict(r['rss'] < TARGETS['peak_rss_mb'])})"
+            )
+    if len(sizes) > 1:
+        for pair, values in peaks.items():
+            growth = values[-1] / values[0]
+            print(
+                f"  {pair}: peak RSS grows {growth:.2f}x from N = {sizes[0]:,} to N = {sizes[-1]:,} "
+                f"(target < {TARGETS['rss_growth']}x: {verdict(growth < TARGETS['rss_growth'])})"
+            )
+
+
+if __name__ == "__main__":
+    main()
