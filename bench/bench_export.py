@@ -203,8 +203,9 @@ def run_size(n: int) -> dict[str, dict[str, float]]:
     return results
 
 
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
+def report(label: str, figure: str, ok: bool, target: str) -> None:
+    """One figure against its target."""
+    print(f"  {label}: {figure} (target {target}: {'ok' if ok else 'MISSED'})")
 
 
 def main() -> None:
@@ -212,34 +213,45 @@ def main() -> None:
     parser.add_argument("--n", type=int, action="append", help="contacts (repeatable)")
     sizes = parser.parse_args().n or [100_000]
     peaks: dict[str, list[float]] = {}
+    t = TARGETS
     for n in sizes:
         print(f"N = {n:,} contacts across {COMPANIES:,} companies")
         for pair, r in run_size(n).items():
             rate = (n + COMPANIES) / r["first"]
             nc, op = r["no_change"] / r["first"], r["one_percent"] / r["first"]
             peaks.setdefault(pair, []).append(r["rss"])
-            print(
-                f"  {pair}: first run {r['first']:.2f}s = {rate:,.0f} records/s "
-                f"(target >= {TARGETS['first_rate']:,}: {verdict(rate >= TARGETS['first_rate'])})"
+            report(
+                f"{pair} first run",
+                f"{r['first']:.2f}s = {rate:,.0f} records/s",
+                rate >= t["first_rate"],
+                f">= {t['first_rate']:,}/s",
             )
-            print(
-                f"  {pair}: no-change re-run {r['no_change']:.3f}s = {nc:.1%} of first "
-                f"(target < {TARGETS['no_change_share']:.0%}: {verdict(nc < TARGETS['no_change_share'])})"
+            report(
+                f"{pair} no-change re-run",
+                f"{r['no_change']:.3f}s = {nc:.1%} of first",
+                nc < t["no_change_share"],
+                f"< {t['no_change_share']:.0%}",
             )
-            print(
-                f"  {pair}: 1% changed re-run {r['one_percent']:.3f}s = {op:.1%} of first "
-                f"(target < {TARGETS['one_percent_share']:.0%}: {verdict(op < TARGETS['one_percent_share'])})"
+            report(
+                f"{pair} 1% changed re-run",
+                f"{r['one_percent']:.3f}s = {op:.1%} of first",
+                op < t["one_percent_share"],
+                f"< {t['one_percent_share']:.0%}",
             )
-            print(
-                f"  {pair}: peak RSS {r['rss']:.0f} MB "
-                f"(target < {TARGETS['peak_rss_mb']} MB: {verdict(r['rss'] < TARGETS['peak_rss_mb'])})"
+            report(
+                f"{pair} peak RSS",
+                f"{r['rss']:.0f} MB",
+                r["rss"] < t["peak_rss_mb"],
+                f"< {t['peak_rss_mb']} MB",
             )
     if len(sizes) > 1:
         for pair, values in peaks.items():
             growth = values[-1] / values[0]
-            print(
-                f"  {pair}: peak RSS grows {growth:.2f}x from N = {sizes[0]:,} to N = {sizes[-1]:,} "
-                f"(target < {TARGETS['rss_growth']}x: {verdict(growth < TARGETS['rss_growth'])})"
+            report(
+                f"{pair} peak RSS growth N={sizes[0]:,} -> {sizes[-1]:,}",
+                f"{growth:.2f}x",
+                growth < t["rss_growth"],
+                f"< {t['rss_growth']}x",
             )
 
 
