@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from syncd_csv import CsvConnector, CsvSettings
 
 from syncd.connector import ConfigurationError, Create, Delete, ErrorKind, Page, Update
 from syncd.plugins import load_registry
+from syncd_csv import CsvConnector, CsvSettings
 
 CONTACTS = "Id,Email,CompanyId,Loyalty Tier,first_name,private,Internal\r\n"
 

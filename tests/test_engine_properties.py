@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
-from conftest import make_config, systems
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from conftest import make_config, systems
 from syncd.engine import PairRunner
 from syncd.entities import canonical_fields, is_empty, normalize_key
 from syncd.state import Store

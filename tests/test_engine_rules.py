@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config, systems
 
+from conftest import make_config, systems
 from syncd.config import Config
 from syncd.connector import Create, ErrorKind, RecordError, WriteResult
 from syncd.engine import PairRunner, RunResult
@@ -118,9 +118,7 @@ def test_full_listing_diffs_by_hash_and_infers_deletions(tmp_path: Path, store: 
     assert delta(before, right) == {"create": 0, "update": 1, "delete": 1}
     assert gone not in right.rows("contact")
     assert right_id(store, ids[3]) is None
-    assert [(i["action"], i["source_id"]) for i in items(store, deleted)] == [
-        ("delete", ids[3])
-    ]
+    assert [(i["action"], i["source_id"]) for i in items(store, deleted)] == [("delete", ids[3])]
 
 
 def test_full_listing_deletion_with_deletes_ignore_keeps_target(
@@ -381,9 +379,7 @@ def test_only_changed_fields_are_written(tmp_path: Path, store: Store) -> None:
 # -- 12. update_existing ----------------------------------------------------------------
 
 
-def test_update_existing_false_creates_once_and_never_updates(
-    tmp_path: Path, store: Store
-) -> None:
+def test_update_existing_false_creates_once_and_never_updates(tmp_path: Path, store: Store) -> None:
     """Rule 12: with update_existing = false a record is created once and never updated
     afterwards; a matched record is bound without writing to it."""
     cfg, left, right = setup(tmp_path, update_existing=False)
@@ -550,12 +546,11 @@ def test_companies_first_and_references_translated(tmp_path: Path, store: Store)
     )
 
 
-def test_reference_becomes_name_without_companies_on_target(
-    tmp_path: Path, store: Store
-) -> None:
+def test_reference_becomes_name_without_companies_on_target(tmp_path: Path, store: Store) -> None:
     """Rule 16 (no companies on the right): the reference becomes the company's name."""
     cfg, left, right = setup(
-        tmp_path, connectors={"right": {"type": "memory", "system": "right", "entities": ["contact"]}}
+        tmp_path,
+        connectors={"right": {"type": "memory", "system": "right", "entities": ["contact"]}},
     )
     assert right.entities == ("contact",)
     acme = left.put("company", {"name": "Acme Corp"})
@@ -934,7 +929,7 @@ def test_duplicate_of_an_already_bound_record_fails_only_that_record(
 ) -> None:
     """Rule 21 (bound): a duplicate error naming a record already bound to another
     record does not bind it twice: that record fails, the run goes on."""
-    cfg, left, right = setup(tmp_path, match={})
+    cfg, left, _right = setup(tmp_path, match={})
     first = left.put("contact", {"email": "a@x.org"})
     run(cfg, store)
     taken = right_id(store, first)
