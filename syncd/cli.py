@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +18,6 @@ import typer
 from syncd import __version__
 from syncd.bindings_cli import bindings_app
 from syncd.cli_context import ConfigOption, Context, JsonOption, ctx_of, one_side
-from syncd.config import Config
 from syncd.engine import PairRunner, RunResult
 from syncd.errors import UserError
 from syncd.plugins import default_registry
@@ -252,41 +252,42 @@ def _last(run: dict[str, Any] | None) -> str | None:
     return f"#{run['id']} {when(run['started_at'])}" if run else None
 
 
-def _pairs_arg(cfg: Config, pair: str | None, all_pairs: bool) -> list[str]:
+PairArgument = Annotated[str | None, typer.Argument(help="The pair.")]
+AllOption = Annotated[bool, typer.Option("--all", help="Every pair.")]
+
+
+def _set_paused(
+    ctx: typer.Context, pair: str | None, all_pairs: bool, config: Path | None, paused: bool
+) -> None:
+    c = ctx_of(ctx)
+    cfg = c.config(config)
     if all_pairs == bool(pair):
         raise UserError("give a PAIR or --all")
-    if all_pairs:
-        return list(cfg.pairs)
-    cfg.pair(pair or "")
-    return [pair or ""]
+    names = list(cfg.pairs) if all_pairs else [cfg.pair(pair or "").name]
+    c.store(config).set_paused(names, paused)
+    print(f"{'paused' if paused else 'resumed'}: {', '.join(names)}")
 
 
 @app.command()
 def pause(
     ctx: typer.Context,
-    pair: Annotated[str | None, typer.Argument(help="The pair.")] = None,
-    all_pairs: Annotated[bool, typer.Option("--all", help="Every pair.")] = False,
+    pair: PairArgument = None,
+    all_pairs: AllOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Pause a pair (persisted): the daemon starts no run of it until resumed."""
-    c = ctx_of(ctx)
-    names = _pairs_arg(c.config(config), pair, all_pairs)
-    c.store(config).set_paused(names, True)
-    print(f"paused: {', '.join(names)}")
+    _set_paused(ctx, pair, all_pairs, config, True)
 
 
 @app.command()
 def resume(
     ctx: typer.Context,
-    pair: Annotated[str | None, typer.Argument(help="The pair.")] = None,
-    all_pairs: Annotated[bool, typer.Option("--all", help="Every pair.")] = False,
+    pair: PairArgument = None,
+    all_pairs: AllOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Resume a paused pair."""
-    c = ctx_of(ctx)
-    names = _pairs_arg(c.config(config), pair, all_pairs)
-    c.store(config).set_paused(names, False)
-    print(f"resumed: {', '.join(names)}")
+    _set_paused(ctx, pair, all_pairs, config, False)
 
 
 @app.command()
