@@ -968,3 +968,29 @@ def test_duplicate_error_on_a_recreate_rebinds(
     assert result.status == "ok" and result.counts["bound"] == 1
     assert right_id(store, lid) == existing
     assert right.rows("contact") == {existing: {"email": "a@x.org", "phone": "2"}}
+
+
+# -- stopping early ---------------------------------------------------------------------
+
+
+def test_stop_check_ends_the_run_after_a_committed_batch(tmp_path: Path, store: Store) -> None:
+    """A stop request (pause, SIGTERM) ends the run after the batch in hand is committed:
+    what was written is bound, the rest follows on the next run without duplicates."""
+    cfg, left, right = setup(tmp_path)
+    for i in range(120):
+        left.put("contact", {"email": f"c{i}@x.org"})
+    asked: list[int] = []
+
+    def stop() -> str | None:
+        asked.append(1)
+        return "the pair was paused" if len(asked) >= 2 else None
+
+    first = PairRunner(cfg, store, should_stop=stop).run("p")
+    assert first.status == "stopped" and first.exit_code == 1
+    assert first.error == "stopped early: the pair was paused"
+    assert first.counts["created"] == 100 == len(right.rows("contact"))
+    assert store.run(first.run_id)["status"] == "stopped"  # type: ignore[arg-type, index]
+
+    second = run(cfg, store)
+    assert second.status == "ok" and second.counts["created"] == 20
+    assert len(right.rows("contact")) == 120

@@ -27,11 +27,16 @@ from syncd.state import Store
 from syncd.state.store import COUNTS, other
 
 Progress = Callable[[str, int], None]
+StopCheck = Callable[[], str | None]
 log = get_logger("syncd.engine")
 
 #: Records planned before the batch is applied even when few of them need writes,
 #: so cursors advance steadily through long runs of unchanged records.
 MAX_PENDING_RECORDS = 5000
+
+
+class StopRequested(Exception):
+    """Raised between batches when the runner's stop check asks the run to end early."""
 
 
 @dataclass
@@ -64,10 +69,19 @@ class RunResult:
 class PairRunner:
     """Runs pairs of one configuration against one state store."""
 
-    def __init__(self, config: Config, store: Store, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        progress: Progress | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> None:
+        """``should_stop`` is asked after every committed batch; a reason (such as
+        "the pair was paused") ends the run there with status ``stopped``."""
         self.config = config
         self.store = store
         self.progress = progress
+        self.should_stop = should_stop
 
     # -- public -------------------------------------------------------------------------
 
@@ -136,6 +150,9 @@ class PairRunner:
                 run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
                 body(run)
             result.status = "partial" if counts["failed"] else "ok"
+        except StopRequested as exc:
+            result.status = "stopped"
+            result.error = f"stopped early: {exc}"
         except ConnectorError as exc:
             result.status = "failed"
             result.error = f"{type(exc).__name__}: {exc}"
@@ -325,6 +342,10 @@ class _EntityRun:
         self.pending_records = 0
         self.cursor = None
         self.planner.claimed.clear()
+        check = self.run.runner.should_stop
+        reason = check() if check is not None else None
+        if reason:
+            raise StopRequested(reason)
 
     def _progress(self, count: int) -> None:
         if self.run.runner.progress is not None:
