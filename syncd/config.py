@@ -74,6 +74,7 @@ class PairConfig(_Strict):
     update_existing: bool = True
     recreate_deleted: bool = False
     deletes: Literal["ignore", "propagate"] = "ignore"
+    clears: Literal["keep", "propagate"] = "keep"
     create_in: list[Side] = Field(default_factory=lambda: ["left", "right"])
     match: dict[Entity, list[str]] = Field(default_factory=dict)
     required: dict[Entity, list[str]] = Field(default_factory=dict)

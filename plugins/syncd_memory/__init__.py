@@ -31,6 +31,9 @@ from syncd.connector import (
 from syncd.entities import CANONICAL_FIELDS, canonical_fields, normalize_key
 
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+#: One clock for every system in the process, so modification times compare across
+#: systems as wall-clock times would ("newest wins").
+_CLOCK = itertools.count(1)
 
 
 class MemorySystem:
@@ -46,7 +49,6 @@ class MemorySystem:
         self.log: list[tuple[int, str, str]] = []
         self.seq = 0
         self._ids = itertools.count(1)
-        self._clock = itertools.count(1)
         #: While True, every call raises :class:`UnavailableError`.
         self.down = False
         #: Record id (or create key) -> error returned instead of writing it.
@@ -82,7 +84,7 @@ class MemorySystem:
         self.log.append((self.seq, entity, rid))
         key = (entity, rid)
         self.versions[key] = self.versions.get(key, 0) + 1
-        self.modified[key] = _EPOCH + timedelta(seconds=next(self._clock))
+        self.modified[key] = _EPOCH + timedelta(seconds=next(_CLOCK))
 
     def record(self, entity: str, rid: str) -> Record:
         """The connector's view of one live record."""

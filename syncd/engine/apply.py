@@ -13,7 +13,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from syncd.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
+from syncd.connector import (
+    Connector,
+    Create,
+    Delete,
+    ErrorKind,
+    RecordError,
+    Update,
+    WriteResult,
+)
 from syncd.engine.plan import Flow, Op
 from syncd.engine.records import dump, fingerprint
 from syncd.state import BindingRow
@@ -55,6 +63,9 @@ class Applier:
         # collected before the updates so such an op is not created twice)
         creates: list[Op] = [op for op in ops if op.kind == "create"]
         self._deletes(commit, [op for op in ops if op.kind == "delete"])
+        wrote_back = self._back_updates(
+            commit, [op for op in ops if op.back and op.kind in ("update", "bind")]
+        )
         self._updates(
             commit, [op for op in ops if op.send and op.kind in ("update", "bind")], creates
         )
@@ -64,22 +75,28 @@ class Applier:
         if self.dry_run:
             return
         self.flow.target.flush()
+        if wrote_back:
+            self.flow.source.flush()
         self.flow.store.commit(self.flow.pair, self.run_id, commit)
 
     # -- writes -------------------------------------------------------------------------
 
-    def _call(self, method: str, ops: Sequence[Op], items: list[Any]) -> list[WriteResult]:
+    def _call(
+        self, method: str, ops: Sequence[Op], items: list[Any], on: Connector | None = None
+    ) -> list[WriteResult]:
+        """Send ``items`` to the target (or ``on``) in the connector's batch size."""
         if self.dry_run:
             return [WriteResult(id=op.target_id or "(new)") for op in ops]
-        size = max(1, self.flow.target.batch_size)
-        write = getattr(self.flow.target, method)
+        connector = on or self.flow.target
+        size = max(1, connector.batch_size)
+        write = getattr(connector, method)
         results: list[WriteResult] = []
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
             got = write(ops[0].entity, chunk)
             if len(got) != len(chunk):
                 raise RuntimeError(
-                    f"connector {self.flow.target.name!r} returned {len(got)} results "
+                    f"connector {connector.name!r} returned {len(got)} results "
                     f"for {len(chunk)} {method}s"
                 )
             results.extend(got)
@@ -100,10 +117,33 @@ class Applier:
             else:
                 self._fail(commit, op, "delete", result.error)
 
+    def _back_updates(self, commit: BatchCommit, ops: list[Op]) -> bool:
+        """Two-way: write what the source lacks back onto it, read at the version the
+        merge saw. A record whose write-back fails is not written forward either; it
+        is retried as a whole on a later run."""
+        if not ops:
+            return False
+        items = [Update(op.source_id, op.back, op.source_version) for op in ops]
+        for op, result in zip(ops, self._call("update", ops, items, self.flow.source), strict=True):
+            if result.ok:
+                op.source_fields = {**(op.source_fields or {}), **op.back}
+                op.source_hash = None
+                op.source_version = result.version or op.source_version
+                self._item(commit, op, "update", "ok", {"fields": sorted(op.back)}, reverse=True)
+                self.counts["updated"] += 1
+            else:
+                self._fail(commit, op, "update", result.error, reverse=True)
+        return True
+
     def _updates(self, commit: BatchCommit, ops: list[Op], creates: list[Op]) -> None:
         if not ops:
             return
-        items = [Update(op.target_id or "", op.send) for op in ops]
+        # two-way updates are optimistic: written at the version the merge read
+        versioned = self.flow.two_way
+        items = [
+            Update(op.target_id or "", op.send, op.target_version if versioned else None)
+            for op in ops
+        ]
         for op, result in zip(ops, self._call("update", ops, items), strict=True):
             if result.ok:
                 op.target_version = result.version or op.target_version
@@ -206,7 +246,10 @@ class Applier:
     # -- bookkeeping --------------------------------------------------------------------
 
     def _settle(self, commit: BatchCommit, op: Op) -> None:
-        """Record what the writes above did not: binds, snapshots, refusals, skips."""
+        """Record what the writes above did not: binds, snapshots, refusals, skips,
+        and the conflicts a two-way merge settled."""
+        if op.conflicts and op.kind != "failed":
+            self._conflicts(commit, op)
         if op.kind == "bind":
             self._bind_new(commit, op)
             self._item(commit, op, "bind", "ok", {"fields": sorted(op.send)} if op.send else None)
@@ -227,6 +270,11 @@ class Applier:
             self._item(commit, op, "skip", "skipped")
             self.counts["skipped"] += 1
             self._cleared(commit, op)
+
+    def _conflicts(self, commit: BatchCommit, op: Op) -> None:
+        for conflict in op.conflicts:
+            self._item(commit, op, "conflict", "resolved", conflict.describe())
+        self.counts["conflicts"] += len(op.conflicts)
 
     def _snapshot_source(self, binding: BindingRow, op: Op) -> None:
         side = self.flow.source_side
@@ -283,10 +331,19 @@ class Applier:
         if self.clear_retries:
             commit.clear_retry(op.entity, self.flow.source_side, op.source_id)
 
-    def _fail(self, commit: BatchCommit, op: Op, action: str, error: RecordError | None) -> None:
+    def _fail(
+        self,
+        commit: BatchCommit,
+        op: Op,
+        action: str,
+        error: RecordError | None,
+        *,
+        reverse: bool = False,
+    ) -> None:
         error = error or RecordError(ErrorKind.TRANSIENT, "the connector gave no reason", True)
         op.kind = "failed"
-        self._item(commit, op, action, "failed", error=f"{error.kind}: {error.message}")
+        message = f"{error.kind}: {error.message}"
+        self._item(commit, op, action, "failed", error=message, reverse=reverse)
         self.counts["failed"] += 1
         commit.retries.append(
             {
@@ -296,7 +353,7 @@ class Applier:
                 "permanent": not error.retryable,
                 "hash": op.source_hash,
                 "attempts": 1,
-                "error": f"{error.kind}: {error.message}",
+                "error": message,
             }
         )
 
@@ -308,17 +365,21 @@ class Applier:
         outcome: str,
         detail: dict[str, Any] | None = None,
         error: str | None = None,
+        *,
+        reverse: bool = False,
     ) -> None:
+        """Record a run item; ``reverse`` for a two-way write-back onto the source."""
         merged = {**(op.detail or {}), **(detail or {})}
         if op.reason and outcome == "skipped":
             merged["reason"] = op.reason
+        flow = self.flow
         item = {
             "entity": op.entity,
             "action": action,
             "outcome": outcome,
-            "source_side": self.flow.source_side,
-            "source_id": op.source_id,
-            "target_id": op.target_id,
+            "source_side": flow.target_side if reverse else flow.source_side,
+            "source_id": op.target_id if reverse else op.source_id,
+            "target_id": op.source_id if reverse else op.target_id,
             "error": error,
             "detail": json.dumps(merged, ensure_ascii=False) if merged else None,
         }

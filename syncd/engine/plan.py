@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.connector import Connector, Record
+from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
 from syncd.engine.records import changed_fields, dump, fingerprint, without_empty
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
@@ -39,6 +40,9 @@ class Op:
     key: str | None = None
     source_hash: str | None = None
     detail: dict[str, Any] | None = None
+    #: two-way: fields to write back onto the source record, and the conflicts settled
+    back: dict[str, Any] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 @dataclass
@@ -55,15 +59,31 @@ class Flow:
     recreate_deleted: bool = False
     propagate_deletes: bool = False
     may_create: bool = True
+    #: two-way pairs merge with the other side's current record instead of overwriting
+    two_way: bool = False
+    conflict: ConflictRule = field(default_factory=lambda: ConflictRule("left"))
+
+    @property
+    def clears(self) -> bool:
+        """True when a cleared field is written to the other side (``clears = "propagate"``)."""
+        return self.conflict.clears
 
 
 class Planner:
     """Plans pages of changes of one entity type for one :class:`Flow`."""
 
-    def __init__(self, flow: Flow, rules: EntityRules, translator: ReferenceTranslator) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        rules: EntityRules,
+        translator: ReferenceTranslator,
+        back_translator: ReferenceTranslator | None = None,
+    ) -> None:
+        """``back_translator`` maps references the other way, for two-way write-backs."""
         self.flow = flow
         self.rules = rules
         self.translator = translator
+        self.back_translator = back_translator
         self.reference = REFERENCES.get((rules.entity, "company")) and "company" in rules.fields
         #: Target ids bound by operations not yet committed (no double binding).
         self.claimed: set[str] = set()
@@ -85,16 +105,14 @@ class Planner:
             )
         ops: list[Op] = []
         unbound: list[tuple[Record, dict[str, Any], str]] = []
-        # forced: the bound targets as they are now (None: not looked up)
-        actual = self._current_targets(bindings) if force else None
+        bound: list[tuple[Record, dict[str, Any], str, BindingRow]] = []
+        side = flow.source_side
         for record in records:
             if not self.rules.passes(record.fields):
                 continue
             fields = self.rules.select(record.fields)
-            serial = dump(fields)
-            digest = fingerprint(serial)
+            digest = fingerprint(dump(fields))
             binding = bindings.get(record.id)
-            side = flow.source_side
             if (
                 not force
                 and binding is not None
@@ -112,17 +130,34 @@ class Planner:
             elif binding is None:
                 unbound.append((record, fields, digest))
             else:
-                ops.append(self._plan_bound(record, fields, digest, binding, actual))
-        ops.extend(self._plan_unbound(unbound))
-        ops.extend(self._plan_deleted(deleted, bindings))
+                bound.append((record, fields, digest, binding))
+        # the bound records' counterparts as they are now (None: not looked up)
+        actual = None
+        if force or flow.two_way:
+            looked_up = [b for *_, b in bound]
+            if flow.two_way:
+                looked_up += [bindings[i] for i in deleted if i in bindings]
+            actual = self._current_targets(looked_up)
+        across = self._across([fields for _, fields, *_ in bound + unbound])
+        for record, fields, digest, binding in bound:
+            ops.append(self._plan_bound(record, fields, digest, binding, actual, across))
+        ops.extend(self._plan_unbound(unbound, across))
+        ops.extend(self._plan_deleted(deleted, bindings, actual))
         self._translate(ops)
         return ops
 
     # -- bound records ------------------------------------------------------------------
 
-    def _current_targets(self, bindings: dict[str, BindingRow]) -> dict[str, Record]:
-        ids = [b.id_on(self.flow.target_side) for b in bindings.values()]
+    def _current_targets(self, bindings: Sequence[BindingRow]) -> dict[str, Record]:
+        ids = [b.id_on(self.flow.target_side) for b in bindings]
         return self.flow.target.get(self.rules.entity, ids) if ids else {}
+
+    def _across(self, records: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+        """Two-way: source reference values translated to the target's, so values can
+        be compared across sides."""
+        if not (self.flow.two_way and self.reference):
+            return {}
+        return self.translator.translate(f["company"] for f in records if f.get("company"))
 
     def _plan_bound(
         self,
@@ -131,6 +166,7 @@ class Planner:
         digest: str,
         binding: BindingRow,
         actual: dict[str, Record] | None,
+        across: dict[str, str | None],
     ) -> Op:
         flow = self.flow
         target_id = binding.id_on(flow.target_side)
@@ -146,11 +182,15 @@ class Planner:
             binding.set("deleted", flow.target_side, True)
             reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
             return self._op("skip", record, fields, digest, binding, reason)
+        if flow.two_way and actual is not None:
+            return self._plan_merge(record, fields, digest, binding, actual[target_id], across)
         if actual is not None:
             before = actual[target_id].fields
-            send = without_empty({k: v for k, v in fields.items() if before.get(k) != v})
+            send = {k: v for k, v in fields.items() if before.get(k) != v}
         else:
-            send = without_empty(changed_fields(fields, binding.data_on(flow.source_side)))
+            send = changed_fields(fields, binding.data_on(flow.source_side))
+        if not flow.clears:
+            send = without_empty(send)
         if not flow.update_existing:
             send = {}
         op = self._op("update" if send else "snapshot", record, fields, digest, binding)
@@ -158,9 +198,100 @@ class Planner:
         op.send = send
         return op
 
+    # -- two-way: merge with the other side ---------------------------------------------
+
+    def _plan_merge(
+        self,
+        record: Record,
+        fields: dict[str, Any],
+        digest: str,
+        binding: BindingRow,
+        target: Record,
+        across: dict[str, str | None],
+    ) -> Op:
+        """A bound record changed on the source: three-way merge it with the target's
+        current record against both snapshots; write each side what it lacks."""
+        flow = self.flow
+        if not self.rules.passes(target.fields):
+            reason = f"left the filter on {flow.target_side}; no longer synced"
+            op = self._op("skip", record, fields, digest, binding, reason)
+            op.source_fields = None
+            return op
+        target_fields = self.rules.select(target.fields)
+        merge = self._merge(
+            fields,
+            binding.data_on(flow.source_side),
+            target_fields,
+            binding.data_on(flow.target_side),
+            record,
+            target,
+            across,
+        )
+        # the target's snapshot is now what was just read; the writes go on top of it
+        serial = dump(target_fields)
+        binding.set("data", flow.target_side, serial)
+        binding.set("hash", flow.target_side, fingerprint(serial))
+        binding.set("version", flow.target_side, target.version)
+        op = self._op("update", record, fields, digest, binding)
+        op.target_id = target.id
+        op.target_version = target.version
+        if flow.update_existing:
+            op.send = merge.to(flow.target_side)
+            op.back = merge.to(flow.source_side)
+            op.conflicts = merge.conflicts
+        if not (op.send or op.back):
+            op.kind = "snapshot"
+        return op
+
+    def _merge(
+        self,
+        source_now: dict[str, Any],
+        source_base: dict[str, Any],
+        target_now: dict[str, Any],
+        target_base: dict[str, Any],
+        source: Record,
+        target: Record,
+        across: dict[str, str | None],
+        *,
+        matched: bool = False,
+    ) -> Merge:
+        flow = self.flow
+        # a new match has no common ancestor: merge against nothing, never clearing
+        rule = ConflictRule(flow.conflict.rule, clears=False) if matched else flow.conflict
+        comparable = dict(source_now)
+        if comparable.get("company"):
+            comparable["company"] = across.get(comparable["company"])
+        if flow.source_side == "left":
+            return merge_records(
+                self.rules.fields,
+                source_now,
+                source_base,
+                target_now,
+                target_base,
+                rule=rule,
+                left_time=source.modified_at,
+                right_time=target.modified_at,
+                left_in_right_terms=comparable,
+            )
+        # the source is right: compare with the left values as they are, and the right
+        # values in the left's terms
+        return merge_records(
+            self.rules.fields,
+            target_now,
+            target_base,
+            source_now,
+            source_base,
+            rule=rule,
+            left_time=target.modified_at,
+            right_time=source.modified_at,
+            right_in_left_terms=comparable,
+        )
+
     # -- unbound records: match, else create --------------------------------------------
 
-    def _plan_unbound(self, unbound: list[tuple[Record, dict[str, Any], str]]) -> list[Op]:
+    def _plan_unbound(
+        self, unbound: list[tuple[Record, dict[str, Any], str]], across: dict[str, str | None]
+    ) -> list[Op]:
         if not unbound:
             return []
         flow, entity = self.flow, self.rules.entity
@@ -185,7 +316,7 @@ class Planner:
                     if c.id not in taken and c.id not in self.claimed
                 ]
                 if len(candidates) == 1:
-                    ops.append(self._bind(record, fields, digest, candidates[0]))
+                    ops.append(self._bind(record, fields, digest, candidates[0], across))
                 elif len(candidates) > 1:
                     listed = ", ".join(sorted(c.id for c in candidates)[:5])
                     reason = (
@@ -206,25 +337,53 @@ class Planner:
             ops.append(op)
         return ops
 
-    def _bind(self, record: Record, fields: dict[str, Any], digest: str, match: Record) -> Op:
+    def _bind(
+        self,
+        record: Record,
+        fields: dict[str, Any],
+        digest: str,
+        match: Record,
+        across: dict[str, str | None],
+    ) -> Op:
         self.claimed.add(match.id)
         op = self._op("bind", record, fields, digest, None)
         op.target_id = match.id
         op.target_fields = dict(match.fields)
         op.target_version = match.version
+        if self.flow.two_way:
+            target_fields = self.rules.select(match.fields)
+            op.target_fields = target_fields
+            if self.flow.update_existing:
+                merge = self._merge(
+                    fields, {}, target_fields, {}, record, match, across, matched=True
+                )
+                op.send = merge.to(self.flow.target_side)
+                op.back = merge.to(self.flow.source_side)
+                op.conflicts = merge.conflicts
+            return op
         if self.flow.update_existing:
             op.send = without_empty({k: v for k, v in fields.items() if match.fields.get(k) != v})
         return op
 
     # -- deletions ----------------------------------------------------------------------
 
-    def _plan_deleted(self, deleted: Sequence[str], bindings: dict[str, BindingRow]) -> list[Op]:
+    def _plan_deleted(
+        self,
+        deleted: Sequence[str],
+        bindings: dict[str, BindingRow],
+        actual: dict[str, Record] | None,
+    ) -> list[Op]:
         flow = self.flow
         ops = []
         for source_id in deleted:
             binding = bindings.get(source_id)
             if binding is None or binding.get("deleted", flow.source_side):
                 continue
+            if flow.two_way and actual is not None:
+                settled = self._deleted_two_way(source_id, binding, actual)
+                if settled is not None:
+                    ops.append(settled)
+                    continue
             op = Op(
                 "delete", self.rules.entity, source_id, binding, binding.id_on(flow.target_side)
             )
@@ -237,28 +396,74 @@ class Planner:
             ops.append(op)
         return ops
 
+    def _deleted_two_way(
+        self, source_id: str, binding: BindingRow, actual: dict[str, Record]
+    ) -> Op | None:
+        """Two-way: a record deleted on the source whose counterpart is gone too, or
+        was changed since the last sync (the change wins: it is kept, and the record
+        comes back on the source only with ``recreate_deleted``, when the change is
+        read from the other side). None: an ordinary delete."""
+        flow = self.flow
+        target_id = binding.id_on(flow.target_side)
+        current = actual.get(target_id)
+        binding.set("deleted", flow.source_side, True)
+        op = Op("skip", self.rules.entity, source_id, binding, target_id)
+        if current is None or binding.get("deleted", flow.target_side):
+            binding.set("deleted", flow.target_side, True)
+            op.reason = "deleted on both sides"
+            return op
+        binding.set("version", flow.target_side, current.version)
+        digest = fingerprint(dump(self.rules.select(current.fields)))
+        if digest == binding.get("hash", flow.target_side):
+            binding.set("deleted", flow.source_side, False)
+            return None
+        op.reason = (
+            f"deleted on {flow.source_side} but changed on {flow.target_side} since the "
+            f"last sync: the change wins and {flow.target_side} keeps the record"
+        )
+        # the changed counterpart is read from the other side's feed and settled there
+        binding.set("hash", flow.target_side, None)
+        return op
+
     # -- references ---------------------------------------------------------------------
 
     def _translate(self, ops: list[Op]) -> None:
         if not self.reference:
             return
         values = [op.send["company"] for op in ops if op.send.get("company")]
-        if not values:
+        if values:
+            mapping = self.translator.translate(values)
+            for op in ops:
+                value = op.send.get("company")
+                if not value:
+                    continue
+                translated = mapping.get(value)
+                if translated is None:
+                    del op.send["company"]
+                    if op.source_fields is not None:
+                        op.source_fields["company"] = None
+                        op.source_hash = None
+                    op.detail = {"note": f"company {value!r} is not synced yet; reference left out"}
+                else:
+                    op.send["company"] = translated
+        self._translate_back(ops)
+
+    def _translate_back(self, ops: list[Op]) -> None:
+        """Two-way write-backs carry the target's references: map them to the source's."""
+        values = [op.back["company"] for op in ops if op.back.get("company")]
+        if not values or self.back_translator is None:
             return
-        mapping = self.translator.translate(values)
+        mapping = self.back_translator.translate(values)
         for op in ops:
-            value = op.send.get("company")
+            value = op.back.get("company")
             if not value:
                 continue
             translated = mapping.get(value)
             if translated is None:
-                del op.send["company"]
-                if op.source_fields is not None:
-                    op.source_fields["company"] = None
-                    op.source_hash = None
+                del op.back["company"]
                 op.detail = {"note": f"company {value!r} is not synced yet; reference left out"}
             else:
-                op.send["company"] = translated
+                op.back["company"] = translated
 
     def _op(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 from syncd.config import Config, PairConfig
 from syncd.connector import Connector, ConnectorError, Record
 from syncd.engine.apply import Applier
+from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules, entity_rules
@@ -118,13 +119,7 @@ class PairRunner:
     # -- internals ----------------------------------------------------------------------
 
     def _pair(self, name: str) -> PairConfig:
-        pair = self.config.pair(name)
-        if pair.mode == "two-way":
-            raise UserError(
-                f'pair {name}: mode = "two-way" is not available in this version yet; '
-                "use export or import"
-            )
-        return pair
+        return self.config.pair(name)
 
     def _execute(
         self,
@@ -200,7 +195,7 @@ class PairRunner:
                 entity_run.resolve_intents()
                 entity_run.retry_failed()
                 entity_run.read_changes(full)
-                if full:
+                if full and not flow.two_way:
                     entity_run.check_target_deletions()
 
 
@@ -249,6 +244,8 @@ class _Run:
                 recreate_deleted=pair.recreate_deleted,
                 propagate_deletes=pair.deletes == "propagate",
                 may_create=other(side) in pair.create_in,
+                two_way=pair.mode == "two-way",
+                conflict=ConflictRule(pair.conflict, clears=pair.clears == "propagate"),
             )
             for side in ("left", "right")
         }
@@ -273,7 +270,10 @@ class _EntityRun:
         translator = ReferenceTranslator(
             store, flow.pair, flow.source, flow.target, flow.source_side, flow.target_side
         )
-        self.planner = Planner(flow, rules, translator)
+        back = ReferenceTranslator(
+            store, flow.pair, flow.target, flow.source, flow.target_side, flow.source_side
+        )
+        self.planner = Planner(flow, rules, translator, back if flow.two_way else None)
         retries = store.retries(flow.pair, self.entity, flow.source_side)
         self.retry_ids = retries
         self.has_failures = bool(
