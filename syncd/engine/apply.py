@@ -23,7 +23,7 @@ from syncd.connector import (
     WriteResult,
 )
 from syncd.engine.plan import Flow, Op
-from syncd.engine.records import dump, fingerprint
+from syncd.engine.records import dump, fingerprint, patched
 from syncd.state import BindingRow
 from syncd.state.store import BatchCommit
 
@@ -126,7 +126,7 @@ class Applier:
         items = [Update(op.source_id, op.back, op.source_version) for op in ops]
         for op, result in zip(ops, self._call("update", ops, items, self.flow.source), strict=True):
             if result.ok:
-                op.source_fields = {**(op.source_fields or {}), **op.back}
+                op.source_fields = patched(op.source_fields or {}, op.back)
                 op.source_hash = None
                 op.source_version = result.version or op.source_version
                 self._item(commit, op, "update", "ok", {"fields": sorted(op.back)}, reverse=True)
@@ -299,14 +299,16 @@ class Applier:
         if binding is None:
             return
         self._snapshot_source(binding, op)
-        merged = {**binding.data_on(self.flow.target_side), **op.send}
+        merged = patched(binding.data_on(self.flow.target_side), op.send)
         self._snapshot_target(binding, merged, op.target_version)
         commit.changed_bindings.append(binding)
         self._cleared(commit, op)
 
     def _bind_create(self, commit: BatchCommit, op: Op) -> None:
         if op.binding is not None:
+            # re-created: the new record holds exactly what was sent
             op.binding.set("id", self.flow.target_side, op.target_id)
+            op.binding.set("data", self.flow.target_side, None)
             self._bind_update(commit, op)
             return
         self._bind_new(commit, op, fields=op.send)
@@ -323,7 +325,10 @@ class Applier:
             binding.set("id", flow.target_side, op.target_id or "")
             commit.changed_bindings.append(binding)
         self._snapshot_source(binding, op)
-        target_fields = fields if fields is not None else {**(op.target_fields or {}), **op.send}
+        if fields is None:
+            target_fields = patched(op.target_fields or {}, op.send)
+        else:
+            target_fields = patched(fields, {})
         self._snapshot_target(binding, target_fields, op.target_version)
         self._cleared(commit, op)
 

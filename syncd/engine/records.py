@@ -23,11 +23,23 @@ def fingerprint(serialised: str) -> str:
 
 
 def changed_fields(current: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields whose value differs from the snapshot (a field absent before counts as
-    empty, so a newly mapped field is sent once it has a value)."""
-    return {name: value for name, value in current.items() if before.get(name) != value}
+    """Fields whose value differs from the snapshot. A field absent on either side
+    counts as empty: a newly mapped field is sent once it has a value, and a field
+    that disappeared comes out as ``None`` (a clear)."""
+    changed = {name: value for name, value in current.items() if before.get(name) != value}
+    for name in before.keys() - current.keys():
+        if before[name] is not None:
+            changed[name] = None
+    return changed
 
 
 def without_empty(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Drop empty values: an empty value never overwrites a filled one."""
     return {name: value for name, value in fields.items() if not is_empty(value)}
+
+
+def patched(fields: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` after writing ``changes`` onto them, in snapshot form (a cleared
+    field is absent, as :meth:`EntityRules.select` leaves it)."""
+    merged = {**fields, **changes}
+    return {name: value for name, value in merged.items() if not is_empty(value)}

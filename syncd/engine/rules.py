@@ -22,9 +22,12 @@ class EntityRules:
     match: tuple[str, ...]
 
     def select(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Keep only the fields that take part in this pair."""
+        """Keep only the filled fields that take part in this pair. An empty value
+        and a missing one are the same thing, so they snapshot and hash the same."""
         keep = self.fields
-        return {name: value for name, value in values.items() if name in keep}
+        return {
+            name: value for name, value in values.items() if name in keep and not is_empty(value)
+        }
 
     def passes(self, values: Mapping[str, Any]) -> bool:
         """True when the record meets every filter (``private = false`` and so on)."""
