@@ -340,3 +340,55 @@ def test_failed_write_back_is_retried_and_nothing_is_lost(tmp_path: Path, store:
         row = only(system)
         assert (row["first_name"], row["phone"]) == ("Augusta", "2")
     quiet_run(cfg, store, left, right)
+
+
+def test_the_readme_worked_example(tmp_path: Path, store: Store) -> None:
+    """The example in the README's "Two-way sync" section, exactly."""
+    cfg, left, right = setup(tmp_path, conflict="right")
+    ann = {"email": "ann@x.org", "phone": "100", "title": "CFO", "last_name": "Archer"}
+    lid = left.put("contact", ann)
+    run(cfg, store)
+    (rid,) = right.rows("contact")
+    left.edit("contact", lid, phone="111", title="CEO")
+    right.edit("contact", rid, title="Chief Executive", last_name=None)
+    result = run(cfg, store)
+    assert only(left) == {**ann, "phone": "111", "title": "Chief Executive"}
+    assert only(right)["phone"] == "111" and only(right)["title"] == "Chief Executive"
+    assert only(right)["last_name"] is None
+    (conflict,) = items(store, result, "conflict")
+    assert conflict["detail"]["left"] == "CEO" and conflict["detail"]["winner"] == "right"
+    quiet_run(cfg, store, left, right)
+
+
+def test_newest_without_modification_times_lets_left_win() -> None:
+    from syncd.engine.merge import ConflictRule, merge_records
+
+    merged = merge_records(
+        {"phone"},
+        {"phone": "L"},
+        {"phone": "0"},
+        {"phone": "R"},
+        {"phone": "0"},
+        rule=ConflictRule("newest"),
+        left_time=None,
+        right_time=None,
+    )
+    assert merged.to_right == {"phone": "L"} and merged.to_left == {}
+    assert merged.conflicts[0].why == "newest: left has no modification time, so left wins"
+
+
+def test_one_way_clears_propagate_only_when_asked(tmp_path: Path, store: Store) -> None:
+    for clears, expected in (("keep", "1"), ("propagate", None)):
+        from syncd_memory import reset_memory_systems
+
+        reset_memory_systems()
+        folder = tmp_path / clears
+        folder.mkdir()
+        cfg, left, right = setup(folder, mode="export", clears=clears)
+        lid = left.put("contact", {"email": "a@x.org", "phone": "1"})
+        one = Store(cfg.state_url)
+        run(cfg, one)
+        left.edit("contact", lid, phone=None)
+        run(cfg, one)
+        assert only(right)["phone"] == expected, clears
+        one.close()
