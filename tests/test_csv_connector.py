@@ -142,15 +142,32 @@ def test_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
     assert full[0].records[0].fields["email"] == "b@x.org"
 
 
-def test_an_edit_changes_the_cursor(tmp_path: Path) -> None:
-    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+def test_a_changed_file_yields_only_changed_rows_and_vanished_ids(tmp_path: Path) -> None:
+    """The cursor keeps a digest per row: after edits, only the edited and added rows
+    come back, deleted ids are reported, and the pages are not complete listings."""
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n3,c@x.org\r\n")
     conn = connector(tmp_path)
     cursor = listing(conn)[-1].cursor
-    with open(path, "ab") as f:
-        f.write(b"2,b@x.org\r\n")
+    path.write_bytes((CONTACTS + "1,a@x.org\r\n2,B2@x.org\r\n4,d@x.org\r\n").encode())
     pages = listing(conn, cursor=cursor)
-    assert [r.id for p in pages for r in p.records] == ["1", "2"]
-    assert pages[-1].full and pages[-1].cursor not in (None, cursor)
+    assert [r.id for p in pages for r in p.records] == ["2", "4"]
+    assert [i for p in pages for i in p.deleted] == ["3"]
+    assert not any(p.full for p in pages)
+    again = pages[-1].cursor
+    assert again not in (None, cursor)
+    assert listing(conn, cursor=again) == [Page(cursor=again)]
+    # a full listing ignores the digests
+    full = list(conn.changes("contact", again, full=True))
+    assert [r.id for p in full for r in p.records] == ["1", "2", "4"] and full[-1].full
+
+
+def test_a_deleted_file_reports_every_row_deleted(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n")
+    conn = connector(tmp_path)
+    cursor = listing(conn)[-1].cursor
+    path.unlink()
+    pages = listing(conn, cursor=cursor)
+    assert [i for p in pages for i in p.deleted] == ["1", "2"]
 
 
 def test_a_changed_mapping_lists_everything_again(tmp_path: Path) -> None:

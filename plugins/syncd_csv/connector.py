@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from hashlib import blake2b
 from pathlib import Path
@@ -22,6 +22,7 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
+from syncd_csv.digests import RowDigests
 from syncd_csv.files import CsvSource, FileToken, file_token, open_source, stat_file
 from syncd_csv.flush import apply_pending
 from syncd_csv.index import KeyIndex
@@ -33,8 +34,10 @@ from syncd_csv.settings import CsvEntitySettings, CsvSettings
 class CsvConnector(Connector):
     """A directory of CSV files, one per entity type, with a header row each.
 
-    * Listings are always complete (``incremental`` is False). The cursor stamps the
-      file's (mtime, size, inode); an unchanged file is not read again.
+    * The cursor stamps the file's (mtime, size, inode) and keeps a digest of every
+      row (see :mod:`syncd_csv.digests`): an unchanged file is not read again, and a
+      changed one yields only its changed rows and vanished ids. Without a cursor (or
+      with ``full``) the listing is complete.
     * A record's ``version`` is a hash of its row's cells; ``modified_at`` is unknown.
     * New records take the engine's idempotency key as id (``client_ids``).
     * Writes are buffered and applied by :meth:`flush`, which replaces each touched
@@ -60,6 +63,9 @@ class CsvConnector(Connector):
         self._layouts: dict[str, Layout] = {}
         self._pending: dict[str, PendingWrites] = {}
         self._indexes: dict[tuple[str, str], KeyIndex] = {}
+        #: The raw rows the last :meth:`get` read, with the file version they came
+        #: from: the writes that usually follow need not read the file again.
+        self._recent: dict[str, tuple[FileToken, dict[str, list[str]]]] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -78,6 +84,7 @@ class CsvConnector(Connector):
         self._layouts.clear()
         self._pending.clear()
         self._indexes.clear()
+        self._recent.clear()
 
     # -- capabilities -----------------------------------------------------------------
 
@@ -93,21 +100,35 @@ class CsvConnector(Connector):
     # -- reads ------------------------------------------------------------------------
 
     def changes(self, entity: str, cursor: str | None, *, full: bool = False) -> Iterator[Page]:
-        """List every record in file order; when the file is unchanged since
-        ``cursor`` (and not ``full``), yield one empty page without reading it."""
-        if not full and cursor is not None and cursor == self._current_cursor(entity):
+        """The records changed since ``cursor``: nothing at all when the file is
+        unchanged; the changed rows and the vanished ids (by row digests) when it
+        changed; a complete listing without a cursor or when ``full``."""
+        if not full and RowDigests.stamp_of(cursor) == self._current_cursor(entity):
             yield Page(cursor=cursor)
             return
+        previous = None if full else RowDigests.decode(cursor)
         with self._read(entity) as (source, layout):
             if source is None:
-                yield Page(cursor=self._cursor(entity, None), full=True)
+                empty = RowDigests(self._cursor(entity, None), {}).encode()
+                gone = sorted(previous.rows) if previous else []
+                yield Page(deleted=gone, cursor=empty, full=previous is None)
                 return
-            token = self._cursor(entity, source.token)
-            yield from self._pages(_records(layout, source.rows), token)
+            digests: dict[str, str] = {}
+            stamp = self._cursor(entity, source.token)
+            if previous is None or previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]:
+                records = _records(layout, source.rows, digests)
+                yield from self._pages(records, lambda: RowDigests(stamp, digests).encode())
+                return
+            changed = _changed_records(layout, source.rows, digests, previous.rows)
+            yield from self._pages(
+                changed,
+                lambda: RowDigests(stamp, digests).encode(),
+                deleted=lambda: sorted(previous.rows.keys() - digests.keys()),
+            )
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         """Fetch records by id with one pass over the file (stops when all are found)."""
-        layout, rows = self._scan(entity, ids)
+        layout, rows = self._scan(entity, ids, remember=True)
         found = {rid: layout.record(row) for rid, row in rows.items()}
         return {rid: record for rid, record in found.items() if record is not None}
 
@@ -222,20 +243,41 @@ class CsvConnector(Connector):
                 pass
         return self._layouts[entity]
 
-    def _pages(self, records: Iterable[Record], cursor: str) -> Iterator[Page]:
-        """Cut records into full-listing pages; only the last one carries the cursor."""
+    def _pages(
+        self,
+        records: Iterable[Record],
+        cursor: Callable[[], str],
+        deleted: Callable[[], list[str]] | None = None,
+    ) -> Iterator[Page]:
+        """Cut records into pages: complete-listing pages, or (with ``deleted``)
+        pages of changes. Only the last page carries the cursor and the deletions,
+        both known once every row has been read."""
         size = self.settings.page_size
+        complete = deleted is None
         page: list[Record] = []
         for record in records:
             if len(page) == size:
-                yield Page(records=page, full=True)
+                yield Page(records=page, full=complete)
                 page = []
             page.append(record)
-        yield Page(records=page, cursor=cursor, full=True)
+        gone = deleted() if deleted is not None else []
+        yield Page(records=page, deleted=gone, cursor=cursor(), full=complete)
 
-    def _scan(self, entity: str, ids: Iterable[str]) -> tuple[Layout, dict[str, list[str]]]:
-        """One pass over the file collecting the raw rows of ``ids`` (first match)."""
+    def _scan(
+        self, entity: str, ids: Iterable[str], *, remember: bool = False
+    ) -> tuple[Layout, dict[str, list[str]]]:
+        """One pass over the file collecting the raw rows of ``ids`` (first match),
+        or none when the rows the last :meth:`get` read cover them and the file has
+        not changed since. ``remember`` keeps the rows found for that purpose."""
         wanted = set(ids)
+        recent = self._recent.get(entity)
+        if (
+            recent is not None
+            and wanted
+            and wanted <= recent[1].keys()
+            and recent[0] == file_token(stat_file(self._path(entity)))
+        ):
+            return self._layout(entity), {rid: recent[1][rid] for rid in wanted}
         rows: dict[str, list[str]] = {}
         with self._read(entity) as (source, layout):
             if source is None or not wanted:
@@ -246,6 +288,8 @@ class CsvConnector(Connector):
                     rows[rid] = row
                     if len(rows) == len(wanted):
                         break
+            if remember and len(rows) <= self.batch_size:
+                self._recent[entity] = (source.token, rows)
         return layout, rows
 
     def _key_index(self, entity: str, field: str) -> KeyIndex:
@@ -331,11 +375,33 @@ class CsvConnector(Connector):
                 index.add(layout, field, written, after)
 
 
-def _records(layout: Layout, rows: Iterable[list[str]]) -> Iterator[Record]:
+def _records(
+    layout: Layout, rows: Iterable[list[str]], digests: dict[str, str] | None = None
+) -> Iterator[Record]:
+    """Every row with an id as a record, noting each row's digest in ``digests``."""
     for row in rows:
         record = layout.record(row)
         if record is not None:
+            if digests is not None and record.version is not None:
+                digests[record.id] = record.version
             yield record
+
+
+def _changed_records(
+    layout: Layout, rows: Iterable[list[str]], digests: dict[str, str], before: dict[str, str]
+) -> Iterator[Record]:
+    """The rows whose digest differs from ``before``; every row's digest is noted."""
+    id_col = layout.id_col
+    for row in rows:
+        rid = row[id_col] if len(row) > id_col else ""
+        if not rid.strip():
+            continue
+        digest = row_version(row)
+        digests[rid] = digest
+        if before.get(rid) != digest:
+            record = layout.record(row)
+            if record is not None:
+                yield record
 
 
 def _stale(version: str | None, cells: list[str] | None) -> bool:
