@@ -17,6 +17,7 @@ from conftest import make_config, systems
 from syncd.config import Config
 from syncd.connector import Create, ErrorKind, RecordError, WriteResult
 from syncd.engine import PairRunner, RunResult
+from syncd.engine.intents import unpack
 from syncd.state import Store
 from syncd_memory import MemoryConnector, MemorySystem
 
@@ -745,7 +746,7 @@ def test_interrupted_creates_are_bound_not_created_again(
     with pytest.raises(Killed):
         run(cfg, store)
     assert right.writes["create"] == 4
-    assert len(store.open_intents("p", "contact")) == 4
+    assert len(unpack(store.open_intents("p", "contact"))) == 4
     assert store.count_bindings("p") == {}
 
     monkeypatch.setattr(Store, "commit", original)

@@ -22,6 +22,7 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
+from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
 from syncd.engine.records import dump, fingerprint, patched
 from syncd.state import BindingRow
@@ -127,7 +128,7 @@ class Applier:
         for op, result in zip(ops, self._call("update", ops, items, self.flow.source), strict=True):
             if result.ok:
                 op.source_fields = patched(op.source_fields or {}, op.back)
-                op.source_hash = None
+                op.source_hash = op.source_serial = None
                 op.source_version = result.version or op.source_version
                 self._item(commit, op, "update", "ok", {"fields": sorted(op.back)}, reverse=True)
                 self.counts["updated"] += 1
@@ -179,24 +180,24 @@ class Applier:
         for op in ops:
             op.key = op.key or _new_key()
         if not self.dry_run:
-            flow.store.add_intents(
-                flow.pair,
+            intent = pack(
+                ops[0].entity,
+                flow.target_side,
                 [
-                    {
-                        "key": op.key,
-                        "entity": op.entity,
-                        "target_side": flow.target_side,
-                        "source_id": op.source_id,
-                        "source_data": dump(op.source_fields or {}),
-                        "target_data": dump(op.send),
-                    }
+                    (
+                        op.key or "",
+                        op.source_id,
+                        self._source_serial(op),
+                        None if op.send == op.source_fields else self._sent_serial(op),
+                    )
                     for op in ops
                 ],
             )
+            flow.store.add_intents(flow.pair, [intent])
+            commit.done_intents.append(intent["key"])
         items = [Create(op.key or "", op.send) for op in ops]
         duplicates: list[tuple[Op, RecordError]] = []
         for op, result in zip(ops, self._call("create", ops, items), strict=True):
-            commit.done_intents.append(op.key or "")
             error = result.error
             if result.ok and result.id:
                 op.target_id = result.id
@@ -276,19 +277,36 @@ class Applier:
             self._item(commit, op, "conflict", "resolved", conflict.describe())
         self.counts["conflicts"] += len(op.conflicts)
 
+    @staticmethod
+    def _sent_serial(op: Op) -> str:
+        """A create's fields as sent, serialised once for its intent and snapshot."""
+        if op.send_serial is None:
+            op.send_serial = dump(op.send)
+        return op.send_serial
+
+    @staticmethod
+    def _source_serial(op: Op) -> str:
+        if op.source_serial is None:
+            op.source_serial = dump(op.source_fields or {})
+        return op.source_serial
+
     def _snapshot_source(self, binding: BindingRow, op: Op) -> None:
         side = self.flow.source_side
-        data = dump(op.source_fields or {})
+        data = self._source_serial(op)
         binding.set("data", side, data)
         binding.set("hash", side, op.source_hash or fingerprint(data))
         binding.set("version", side, op.source_version)
         binding.set("deleted", side, False)
 
     def _snapshot_target(
-        self, binding: BindingRow, fields: dict[str, Any], version: str | None
+        self,
+        binding: BindingRow,
+        fields: dict[str, Any],
+        version: str | None,
+        serial: str | None = None,
     ) -> None:
         side = self.flow.target_side
-        data = dump(fields)
+        data = serial if serial is not None else dump(fields)
         binding.set("data", side, data)
         binding.set("hash", side, fingerprint(data))
         binding.set("version", side, version)
@@ -325,11 +343,17 @@ class Applier:
             binding.set("id", flow.target_side, op.target_id or "")
             commit.changed_bindings.append(binding)
         self._snapshot_source(binding, op)
+        serial = None
         if fields is None:
             target_fields = patched(op.target_fields or {}, op.send)
+        elif fields == op.source_fields:
+            # a create that sent the source snapshot as it is
+            target_fields, serial = fields, self._source_serial(op)
+        elif fields is op.send:
+            target_fields, serial = fields, self._sent_serial(op)
         else:
             target_fields = patched(fields, {})
-        self._snapshot_target(binding, target_fields, op.target_version)
+        self._snapshot_target(binding, target_fields, op.target_version, serial)
         self._cleared(commit, op)
 
     def _cleared(self, commit: BatchCommit, op: Op) -> None:

@@ -39,6 +39,10 @@ class Op:
     reason: str | None = None
     key: str | None = None
     source_hash: str | None = None
+    #: ``source_fields`` serialised (None once they are changed after planning)
+    source_serial: str | None = None
+    #: a create's ``send`` serialised, once it is (for its intent and snapshot)
+    send_serial: str | None = None
     detail: dict[str, Any] | None = None
     #: two-way: fields to write back onto the source record, and the conflicts settled
     back: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +92,8 @@ class Planner:
         #: Target ids bound by operations not yet committed (no double binding).
         self.claimed: set[str] = set()
         self.check_failures = True
+        #: serialised snapshots of the page being planned, by their hash
+        self.serials: dict[str, str] = {}
 
     # -- entry points -------------------------------------------------------------------
 
@@ -111,7 +117,8 @@ class Planner:
             if not self.rules.passes(record.fields):
                 continue
             fields = self.rules.select(record.fields)
-            digest = fingerprint(dump(fields))
+            serial = dump(fields)
+            digest = fingerprint(serial)
             binding = bindings.get(record.id)
             if (
                 not force
@@ -129,8 +136,10 @@ class Planner:
                 ops.append(self._op("refuse", record, fields, digest, binding, reason))
             elif binding is None:
                 unbound.append((record, fields, digest))
+                self.serials[digest] = serial
             else:
                 bound.append((record, fields, digest, binding))
+                self.serials[digest] = serial
         # the bound records' counterparts as they are now (None: not looked up)
         actual = None
         if force or flow.two_way:
@@ -144,6 +153,7 @@ class Planner:
         ops.extend(self._plan_unbound(unbound, across))
         ops.extend(self._plan_deleted(deleted, bindings, actual))
         self._translate(ops)
+        self.serials.clear()
         return ops
 
     # -- bound records ------------------------------------------------------------------
@@ -441,8 +451,8 @@ class Planner:
                 if translated is None:
                     del op.send["company"]
                     if op.source_fields is not None:
-                        op.source_fields["company"] = None
-                        op.source_hash = None
+                        op.source_fields.pop("company", None)
+                        op.source_hash = op.source_serial = None
                     op.detail = {"note": f"company {value!r} is not synced yet; reference left out"}
                 else:
                     op.send["company"] = translated
@@ -480,9 +490,11 @@ class Planner:
             source_id=record.id,
             binding=binding,
             target_id=binding.id_on(self.flow.target_side) if binding else None,
-            send=without_empty(fields) if kind == "create" else {},
+            # planned fields hold no empty values (see EntityRules.select)
+            send=dict(fields) if kind == "create" else {},
             source_fields=fields,
             source_version=record.version,
             source_hash=digest,
+            source_serial=self.serials.get(digest),
             reason=reason,
         )

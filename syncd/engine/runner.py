@@ -4,7 +4,6 @@ listings, and record the run with its counts."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -17,6 +16,7 @@ from typing import Any
 from syncd.config import Config, PairConfig
 from syncd.connector import Connector, ConnectorError, Record
 from syncd.engine.apply import Applier
+from syncd.engine.intents import unpack
 from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
 from syncd.engine.references import ReferenceTranslator
@@ -392,11 +392,12 @@ class _EntityRun:
         """Settle creates an interrupted run sent without recording their outcome: bind
         the record that was created, or forget the intent if nothing was created."""
         flow = self.flow
-        intents = [
-            i
-            for i in flow.store.open_intents(flow.pair, self.entity)
-            if i["target_side"] == flow.target_side
+        rows = [
+            row
+            for row in flow.store.open_intents(flow.pair, self.entity)
+            if row["target_side"] == flow.target_side
         ]
+        intents = unpack(rows)
         if not intents or self.run.dry_run:
             return
         bound = flow.store.bindings_for(
@@ -406,21 +407,27 @@ class _EntityRun:
         # settle it only if its bound record is still gone
         targets = [b.id_on(flow.target_side) for b in bound.values()]
         live = flow.target.get(self.entity, targets) if targets else {}
+        created: dict[str, Record] = {}
+        if flow.target.client_ids:
+            # the records were created under the intents' keys: fetch them in bulk
+            keys = [i["key"] for i in intents]
+            for start in range(0, len(keys), 1000):
+                created.update(flow.target.get(self.entity, keys[start : start + 1000]))
         ops: list[Op] = []
         for intent in intents:
             binding = bound.get(intent["source_id"])
             if binding is not None and binding.id_on(flow.target_side) in live:
                 continue
-            match = self._created_by(intent)
+            match = created.get(intent["key"]) if flow.target.client_ids else self._matched(intent)
             if match is None:
                 continue
             op = Op("bind", self.entity, intent["source_id"], binding, target_id=match.id)
-            op.source_fields = json.loads(intent["source_data"])
-            op.target_fields = {**match.fields, **json.loads(intent["target_data"])}
+            op.source_fields = intent["source_data"]
+            op.target_fields = {**self.rules.select(match.fields), **intent["target_data"]}
             op.target_version = match.version
             op.detail = {"note": "resolved a create interrupted in an earlier run"}
             ops.append(op)
-        self.applier.apply(ops, done_intents=[i["key"] for i in intents])
+        self.applier.apply(ops, done_intents=[row["key"] for row in rows])
         log.info(
             "intents.resolved",
             pair=flow.pair,
@@ -429,11 +436,10 @@ class _EntityRun:
             bound=len(ops),
         )
 
-    def _created_by(self, intent: dict[str, Any]) -> Record | None:
+    def _matched(self, intent: dict[str, Any]) -> Record | None:
+        """The one unbound record on the target that matches what an intent sent."""
         flow = self.flow
-        if flow.target.client_ids:
-            return flow.target.get(self.entity, [intent["key"]]).get(intent["key"])
-        sent = json.loads(intent["target_data"])
+        sent = intent["target_data"]
         for key_field in self.rules.match or DEFAULT_MATCH.get(self.entity, ()):
             key = normalize_key(key_field, sent.get(key_field))
             if not key:
