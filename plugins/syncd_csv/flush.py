@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from syncd_csv.files import CsvSource, Format, atomic_write, csv_writer
@@ -53,13 +54,17 @@ def _rewrite(
     append the created rows; unknown columns and row order are kept."""
     written: list[list[str]] = []
     fmt = source.format if source is not None else Format()
-    with (
-        atomic_write(path) as atomic,
-        csv_writer(atomic.out, delimiter, fmt, bom=fmt.bom) as writer,
-    ):
-        writer.writerow(layout.header)
-        changed = source is None or source.header is None
+    changed = source is None or source.header is None
+    touched = pending.deletes | pending.updates.keys()
+    id_col = layout.id_col
+
+    def rows() -> Iterator[list[str]]:
+        nonlocal changed
         for row in source.rows if source is not None else ():
+            # most rows are untouched: pass them on without a call
+            if (row[id_col] if len(row) > id_col else None) not in touched:
+                yield row
+                continue
             new = pending.rewrite(row, layout)
             if new is None:
                 changed = True
@@ -67,7 +72,14 @@ def _rewrite(
             if new is not row:
                 written.append(new)
                 changed = changed or new != layout.padded(row)
-            writer.writerow(new)
+            yield new
+
+    with (
+        atomic_write(path) as atomic,
+        csv_writer(atomic.out, delimiter, fmt, bom=fmt.bom) as writer,
+    ):
+        writer.writerow(layout.header)
+        writer.writerows(rows())
         writer.writerows(pending.creates.values())
         written.extend(pending.creates.values())
         atomic.unchanged = not changed and not pending.creates

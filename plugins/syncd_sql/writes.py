@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Integer, delete, func, insert, select, update
 
 from syncd.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
 
-from .batch import CHUNK, PendingRow, invalid, not_found, run_batch
+from .batch import CHUNK, PendingRow, Redo, invalid, not_found, run_batch
 from .database import Database
 from .markers import deleted_marker, live_marker, stamp_now, version_of
 from .schema import EntityTable
@@ -38,8 +38,48 @@ class Writer:
                 results[index] = invalid(None, str(error))
                 continue
             rows.append(PendingRow(index, values=self._new_row(values, stamp)))
-        results.update(run_batch(self.db, rows, self._insert))
+        fast = self._insert_rowids if self._rowid_ids() else self._insert
+        results.update(run_batch(self.db, rows, fast, self._insert))
         return [results[i] for i in range(len(items))]
+
+    def _rowid_ids(self) -> bool:
+        """True for a SQLite table whose id is its rowid (``INTEGER PRIMARY KEY``):
+        SQLite numbers a multi-row insert consecutively, so its ids need no RETURNING
+        (which SQLAlchemy can only send there one row at a time)."""
+        column = self.table.id
+        primary = list(self.table.table.primary_key.columns)
+        return (
+            self.db.dialect_name == "sqlite"
+            and primary == [column]
+            and isinstance(column.type, Integer)
+        )
+
+    def _insert_rowids(
+        self, conn: Connection, rows: Sequence[PendingRow]
+    ) -> dict[int, WriteResult]:
+        """One executemany per column set; the ids are the consecutive rowids the
+        statement produced, checked by counting them (else :class:`Redo`)."""
+        groups: dict[tuple[str, ...], list[PendingRow]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row.values)), []).append(row)
+        column = self.table.id
+        results: dict[int, WriteResult] = {}
+        for columns, group in groups.items():
+            if column.name in columns or not columns:
+                raise Redo()
+            conn.execute(insert(self.table.table), [row.values for row in group])
+            last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+            first = last - len(group) + 1
+            count = conn.execute(
+                select(func.count())
+                .select_from(self.table.table)
+                .where(column.between(first, last))
+            ).scalar_one()
+            if count != len(group):
+                raise Redo()
+            for offset, row in enumerate(group):
+                results[row.index] = self._created(first + offset, row)
+        return results
 
     def _new_row(self, values: dict[str, Any], stamp: Any) -> dict[str, Any]:
         if self.table.updated_at is not None:
