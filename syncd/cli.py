@@ -18,6 +18,8 @@ import typer
 from syncd import __version__
 from syncd.bindings_cli import bindings_app
 from syncd.cli_context import ConfigOption, Context, JsonOption, ctx_of, one_side
+from syncd.daemon import daemon_alive
+from syncd.daemon_cli import register as register_daemon_commands
 from syncd.engine import PairRunner, RunResult
 from syncd.errors import UserError
 from syncd.plugins import default_registry
@@ -32,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(bindings_app, name="bindings")
+register_daemon_commands(app)
 
 
 @app.callback()
@@ -204,37 +207,72 @@ def _detail(detail: dict[str, Any] | None) -> str:
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
-    """Every pair: mode, schedule, paused, last run and its counts, bindings."""
+    """Every pair: mode, schedule, paused, running, next and last run, counts,
+    bindings; and whether a daemon is running."""
     c = ctx_of(ctx)
     cfg, store = c.config(config), c.store(config)
     states = store.pair_states()
+    daemon = daemon_alive(store)
     rows = []
     for name, pair in cfg.pairs.items():
         last = store.runs(name, 1)
+        state = states.get(name, {})
         rows.append(
             {
                 "pair": name,
                 "left": pair.left,
                 "right": pair.right,
                 "mode": pair.mode,
-                "schedule": (pair.every and f"every {pair.every}") or pair.cron or None,
-                "paused": bool(states.get(name, {}).get("paused")),
+                "schedule": pair.schedule_text,
+                "paused": bool(state.get("paused")),
+                "running": bool(store.running(name)),
+                "next_run": state.get("next_fire_at") if daemon else None,
                 "last_run": last[0] if last else None,
                 "bindings": store.count_bindings(name),
             }
         )
+    about = (
+        {
+            "alive": True,
+            "node": daemon["node"],
+            "pid": daemon["pid"],
+            "version": daemon["version"],
+            "since": daemon["started_at"],
+        }
+        if daemon
+        else {"alive": False}
+    )
     if as_json:
-        print_json({"pairs": rows})
+        print_json({"daemon": about, "pairs": rows})
         return
+    if daemon:
+        print(
+            f"daemon: running on {daemon['node']} (pid {daemon['pid']}, "
+            f"version {daemon['version']}) since {when(daemon['started_at'])}"
+        )
+    else:
+        print("daemon: not running (start it with 'syncd run')")
     table(
         None,
-        ["pair", "mode", "schedule", "paused", "last run", "result", "bindings"],
+        [
+            "pair",
+            "mode",
+            "schedule",
+            "paused",
+            "running",
+            "next run",
+            "last run",
+            "result",
+            "bindings",
+        ],
         (
             [
                 r["pair"],
                 f"{r['left']} {_arrow(r['mode'])} {r['right']}",
                 r["schedule"] or "on demand",
                 "yes" if r["paused"] else "no",
+                "yes" if r["running"] else "no",
+                when(r["next_run"]) if r["next_run"] else "",
                 _last(r["last_run"]),
                 r["last_run"] and f"{r['last_run']['status']}: {counts_text(r['last_run'])}",
                 ", ".join(f"{n} {e}" for e, n in sorted(r["bindings"].items())) or "0",

@@ -70,6 +70,8 @@ class PairConfig(_Strict):
     entities: list[Entity] = Field(default_factory=lambda: list(ENTITY_ORDER))
     every: str | None = None
     cron: str | None = None
+    #: a second schedule whose runs are full reconciles (``--full``), e.g. nightly
+    full_cron: str | None = None
     conflict: Literal["left", "right", "newest"] = "left"
     update_existing: bool = True
     recreate_deleted: bool = False
@@ -88,7 +90,7 @@ class PairConfig(_Strict):
             parse_duration(value)
         return value
 
-    @field_validator("cron")
+    @field_validator("cron", "full_cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value is not None:
@@ -121,6 +123,18 @@ class PairConfig(_Strict):
     def interval_seconds(self) -> int | None:
         """The ``every`` schedule in seconds, if any."""
         return parse_duration(self.every) if self.every else None
+
+    @property
+    def schedule_text(self) -> str | None:
+        """The pair's schedule in words, None when it runs only when asked."""
+        parts = []
+        if self.every:
+            parts.append(f"every {self.every}")
+        if self.cron:
+            parts.append(f"cron {self.cron}")
+        if self.full_cron:
+            parts.append(f"full: cron {self.full_cron}")
+        return ", ".join(parts) or None
 
     def sources(self) -> list[Side]:
         """The sides whose changes this pair reads, per its mode."""

@@ -23,7 +23,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
 from syncd.state.migrate import upgrade
-from syncd.state.models import Binding, CursorRow, Intent, PairState, Retry, Run, RunItem
+from syncd.state.models import (
+    Binding,
+    CursorRow,
+    Heartbeat,
+    Intent,
+    PairState,
+    Retry,
+    Run,
+    RunItem,
+)
 
 CHUNK = 500
 
@@ -34,6 +43,7 @@ RUN_ITEM: Table = RunItem.__table__  # type: ignore[attr-defined]
 INTENT: Table = Intent.__table__  # type: ignore[attr-defined]
 RETRY: Table = Retry.__table__  # type: ignore[attr-defined]
 PAIR_STATE: Table = PairState.__table__  # type: ignore[attr-defined]
+HEARTBEAT: Table = Heartbeat.__table__  # type: ignore[attr-defined]
 
 COUNTS = ("created", "updated", "deleted", "bound", "skipped", "failed", "conflicts")
 
@@ -504,3 +514,89 @@ class Store:
                 )
                 if done.rowcount == 0:
                     conn.execute(PAIR_STATE.insert().values(pair=pair, paused=paused))
+
+    def request_run(self, pair: str, full: bool) -> datetime:
+        """Ask the running daemon for a run of ``pair`` (``syncd trigger``)."""
+        stamp = now()
+        self._upsert_state(pair, run_requested_at=stamp, run_request_full=full)
+        return stamp
+
+    def take_requests(self) -> list[tuple[str, bool]]:
+        """The pairs whose run was requested, each request cleared as it is taken
+        (a request made meanwhile is not lost: it carries another time)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    PAIR_STATE.c.pair,
+                    PAIR_STATE.c.run_requested_at,
+                    PAIR_STATE.c.run_request_full,
+                ).where(PAIR_STATE.c.run_requested_at.is_not(None))
+            ).all()
+            taken = []
+            for pair, stamp, full in rows:
+                done = conn.execute(
+                    update(PAIR_STATE)
+                    .where(PAIR_STATE.c.pair == pair, PAIR_STATE.c.run_requested_at == stamp)
+                    .values(run_requested_at=None, run_request_full=False)
+                )
+                if done.rowcount:
+                    taken.append((pair, bool(full)))
+        return taken
+
+    def is_paused(self, pair: str) -> bool:
+        """True when ``pair`` is paused."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(PAIR_STATE.c.paused).where(PAIR_STATE.c.pair == pair)
+            ).scalar()
+        return bool(value)
+
+    def set_next_fire(self, times: dict[str, datetime | None], owner: str) -> None:
+        """Record when the daemon ``owner`` will next run each pair."""
+        for pair, stamp in times.items():
+            self._upsert_state(pair, next_fire_at=stamp, owner=owner)
+
+    def _upsert_state(self, pair: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(**values)
+            )
+            if done.rowcount == 0:
+                conn.execute(PAIR_STATE.insert().values(pair=pair, **values))
+
+    # -- daemons ----------------------------------------------------------------------
+
+    def beat(self, node: str, pid: int, version: str, started_at: datetime) -> None:
+        """Record that the daemon ``node`` is alive now."""
+        values = {"pid": pid, "version": version, "started_at": started_at, "seen_at": now()}
+        with self.engine.begin() as conn:
+            done = conn.execute(update(HEARTBEAT).where(HEARTBEAT.c.node == node).values(**values))
+            if done.rowcount == 0:
+                conn.execute(HEARTBEAT.insert().values(node=node, **values))
+
+    def forget_daemon(self, node: str) -> None:
+        """Remove a daemon's heartbeat as it stops."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(HEARTBEAT).where(HEARTBEAT.c.node == node))
+
+    def daemons(self, fresh_seconds: float) -> list[dict[str, Any]]:
+        """Daemons whose heartbeat is newer than ``fresh_seconds``."""
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(HEARTBEAT))]
+        cutoff = now().timestamp() - fresh_seconds
+        return [r for r in rows if _aware(r["seen_at"]).timestamp() >= cutoff]
+
+    def runs_since(self, pair: str, trigger: str, since: datetime) -> list[dict[str, Any]]:
+        """Runs of ``pair`` with ``trigger`` started at or after ``since``."""
+        stmt = (
+            select(RUN)
+            .where(RUN.c.pair == pair, RUN.c.trigger == trigger, RUN.c.started_at >= since)
+            .order_by(RUN.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def _aware(stamp: datetime) -> datetime:
+    """A stored time as timezone-aware UTC (SQLite hands back naive times)."""
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
