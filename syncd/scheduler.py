@@ -3,13 +3,14 @@
 A job does not run a pair itself: it hands the pair to the daemon, which runs one run
 per pair at a time and skips paused pairs. A pair with ``every`` or ``cron`` gets an
 incremental job; a pair with ``full_cron`` gets a second job whose runs are full
-reconciles. Missed fire times coalesce into one run.
+reconciles. An interval pair runs as soon as it is scheduled; missed fire times
+coalesce into one run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -73,8 +74,14 @@ class PairScheduler:
         for job_id, (name, trigger, full) in wanted.items():
             shape = _shape(trigger)
             if job_id not in self._shapes:
+                # an interval pair runs as soon as it is scheduled, then every interval
+                first = (
+                    {"next_run_time": datetime.now(UTC)}
+                    if isinstance(trigger, IntervalTrigger)
+                    else {}
+                )
                 self.scheduler.add_job(
-                    self.fire, trigger, args=(name, full), id=job_id, name=job_id
+                    self.fire, trigger, args=(name, full), id=job_id, name=job_id, **first
                 )
                 changes["added"].append(job_id)
             elif self._shapes[job_id] != shape:

@@ -1,4 +1,6 @@
-"""Secret settings: a literal, ``{ env = "VAR" }`` or ``{ file = "path" }``.
+"""Secret settings: a literal, ``{ env = "VAR" }``, ``{ file = "path" }`` or
+``{ credential = "name" }`` (a systemd credential: ``LoadCredential=name:...`` in the
+unit puts it in ``$CREDENTIALS_DIRECTORY``).
 
 Connector settings models annotate secret fields with :data:`Secret`. The value is
 resolved while the configuration is validated and kept as a pydantic ``SecretStr``, so
@@ -31,7 +33,21 @@ def resolve_secret(value: Any, info: ValidationInfo) -> Any:
             return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
-    raise ValueError('a secret is a string, { env = "VAR" } or { file = "path" }')
+    if keys == {"credential"}:
+        folder = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not folder:
+            raise ValueError(
+                "CREDENTIALS_DIRECTORY is not set (a credential needs LoadCredential= "
+                "in the systemd unit)"
+            )
+        path = Path(folder) / str(value["credential"])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read credential {path}: {exc.strerror}") from None
+    raise ValueError(
+        'a secret is a string, { env = "VAR" }, { file = "path" } or { credential = "name" }'
+    )
 
 
 Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]

@@ -108,3 +108,47 @@ def test_durations() -> None:
     assert parse_duration("1d") == 86400
     with pytest.raises(ValueError):
         parse_duration("5 minutes")
+
+
+def test_full_cron_is_a_second_schedule_and_validated(tmp_path: Path) -> None:
+    text = GOOD.replace('every = "15m"', 'every = "15m"\nfull_cron = "0 2 * * *"')
+    pair = load_config(write(tmp_path, text)).pair("ab")
+    assert pair.schedule_text == "every 15m, full: cron 0 2 * * *"
+    from syncd.scheduler import pair_triggers
+
+    jobs = pair_triggers(pair)
+    assert [full for _, full in jobs.values()] == [False, True]
+    bad = GOOD.replace('every = "15m"', 'full_cron = "0 25 * * *"')
+    assert "pairs.ab.full_cron" in error_of(tmp_path, bad)
+
+
+SQL = """
+[daemon]
+state = "sqlite:///state.db"
+
+[connectors.a]
+type = "sql"
+url = { credential = "crm-url" }
+  [connectors.a.entities.contact]
+  table = "contacts"
+
+[connectors.b]
+type = "memory"
+
+[pairs.ab]
+left = "a"
+right = "b"
+"""
+
+
+def test_a_secret_from_a_systemd_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert "LoadCredential" in error_of(tmp_path, SQL)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "crm-url").write_text("sqlite:///crm.db\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    url = load_config(write(tmp_path, SQL)).connectors["a"].settings.url
+    assert url.get_secret_value() == "sqlite:///crm.db" and "crm.db" not in repr(url)

@@ -5,6 +5,7 @@ the state store, its log and a real NOTIFY_SOCKET."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -70,7 +71,7 @@ def until(check: Callable[[], Any], timeout: float = 15, what: str = "condition"
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     config = demo_copy(tmp_path)
-    config.write_text(config.read_text().replace('every = "1m"', 'every = "1s"'))
+    config.write_text(config.read_text().replace('every = "20s"', 'every = "1s"'))
     return config
 
 
@@ -121,7 +122,7 @@ def test_trigger_without_a_daemon_exits_3_and_suggests_sync(demo: Path) -> None:
 
 def test_trigger_wait_exits_with_the_runs_exit_code(demo: Path) -> None:
     # no schedule: the pair runs only when asked
-    demo.write_text(demo.read_text().replace('every = "1s"\n', ""))
+    demo.write_text(re.sub(r"(?m)^every = .*\n", "", demo.read_text()))
     daemon = Daemon(demo)
     try:
         until(lambda: daemon.store.daemons(5), what="the daemon's heartbeat")
