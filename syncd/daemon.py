@@ -61,6 +61,7 @@ class Daemon:
         #: requested runs that waited for a run of the same pair to end: pair -> full
         self._waiting: dict[str, bool] = {}
         self._last_status = ""
+        self._published: dict[str, object] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -215,9 +216,13 @@ class Daemon:
         self.store.beat(self.node, self.pid, __version__, self.started_at)
 
     def _publish_next_fire(self) -> None:
+        """Write the pairs' next fire times that changed since last written."""
         times = dict.fromkeys(self.config.pairs)
         times.update(self.scheduler.next_fire_times())
-        self.store.set_next_fire(times, owner=f"{self.node}:{self.pid}")
+        changed = {k: v for k, v in times.items() if self._published.get(k, ...) != v}
+        if changed:
+            self.store.set_next_fire(changed, owner=f"{self.node}:{self.pid}")
+            self._published.update(changed)
 
     def _status_line(self) -> str:
         running = sorted(name for name, f in self._running.items() if not f.done())

@@ -552,9 +552,15 @@ class Store:
         return bool(value)
 
     def set_next_fire(self, times: dict[str, datetime | None], owner: str) -> None:
-        """Record when the daemon ``owner`` will next run each pair."""
-        for pair, stamp in times.items():
-            self._upsert_state(pair, next_fire_at=stamp, owner=owner)
+        """Record when the daemon ``owner`` will next run each pair (one transaction)."""
+        with self.engine.begin() as conn:
+            for pair, stamp in times.items():
+                values = {"next_fire_at": stamp, "owner": owner}
+                done = conn.execute(
+                    update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(**values)
+                )
+                if done.rowcount == 0:
+                    conn.execute(PAIR_STATE.insert().values(pair=pair, **values))
 
     def _upsert_state(self, pair: str, **values: Any) -> None:
         with self.engine.begin() as conn:
