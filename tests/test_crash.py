@@ -174,3 +174,41 @@ def test_sigterm_mid_run_stops_the_daemon_cleanly(setup: Path) -> None:
     assert final.code == 0, final.err
     emails = target_emails(setup, "to-sql")
     assert len(emails) == len(set(emails)) == N
+
+
+def test_pausing_mid_run_stops_the_run_after_its_batch(setup: Path) -> None:
+    """``syncd pause`` while the daemon runs the pair: the run stops after the batch
+    in hand (status stopped, nothing half-written), the daemon stays up, and after
+    ``resume`` the pair completes without a duplicate."""
+    setup.write_text(
+        setup.read_text().replace("[pairs.to-sql]\n", '[pairs.to-sql]\nevery = "1h"\n')
+    )
+    proc = subprocess.Popen(
+        [SYNCD, "--config", str(setup), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while bound(setup) < 2000 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert syncd("pause", "to-sql", config=setup).code == 0
+        while time.monotonic() < deadline:
+            with sqlite3.connect(setup.parent / "state.db", timeout=10) as db:
+                row = db.execute(
+                    "SELECT status, error FROM run ORDER BY id DESC LIMIT 1"
+                ).fetchone()
+            if row[0] != "running":
+                break
+            time.sleep(0.05)
+        assert row == ("stopped", "stopped early: the pair was paused")
+        assert bound(setup) < N and len(target_emails(setup, "to-sql")) == bound(setup)
+        assert proc.poll() is None
+        assert syncd("resume", "to-sql", config=setup).code == 0
+        done = syncd("trigger", "to-sql", "--wait", config=setup, timeout=120)
+        assert done.code == 0, done.err + done.out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    emails = target_emails(setup, "to-sql")
+    assert len(emails) == len(set(emails)) == N
