@@ -149,21 +149,27 @@ def test_killed_runs_leave_no_duplicate_and_lose_nothing(setup: Path, pair: str)
         assert db.execute("SELECT count(*) FROM binding").fetchone()[0] == N
 
 
-def test_sigterm_mid_run_stops_the_daemon_cleanly(setup: Path) -> None:
-    """SIGTERM while the daemon is in the middle of a run: it commits the batch in
-    hand and exits 0; every row written is bound, and the next run completes the
-    rest without a duplicate."""
-    setup.write_text(
-        setup.read_text().replace("[pairs.to-sql]\n", '[pairs.to-sql]\nevery = "1h"\n')
-    )
+def daemon_mid_run(config: Path) -> subprocess.Popen[bytes]:
+    """``syncd run`` with the to-sql pair scheduled (so it runs at once), returned as
+    soon as its run has bound 2,000 records."""
+    text = config.read_text().replace("[pairs.to-sql]\n", '[pairs.to-sql]\nevery = "1h"\n')
+    config.write_text(text)
     proc = subprocess.Popen(
-        [SYNCD, "--config", str(setup), "run"],
+        [SYNCD, "--config", str(config), "run"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while bound(setup) < 2000 and time.monotonic() < deadline and proc.poll() is None:
+    while bound(config) < 2000 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
+    return proc
+
+
+def test_sigterm_mid_run_stops_the_daemon_cleanly(setup: Path) -> None:
+    """SIGTERM while the daemon is in the middle of a run: it commits the batch in
+    hand and exits 0; every row written is bound, and the next run completes the
+    rest without a duplicate."""
+    proc = daemon_mid_run(setup)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     with sqlite3.connect(setup.parent / "state.db") as db:
@@ -180,19 +186,10 @@ def test_pausing_mid_run_stops_the_run_after_its_batch(setup: Path) -> None:
     """``syncd pause`` while the daemon runs the pair: the run stops after the batch
     in hand (status stopped, nothing half-written), the daemon stays up, and after
     ``resume`` the pair completes without a duplicate."""
-    setup.write_text(
-        setup.read_text().replace("[pairs.to-sql]\n", '[pairs.to-sql]\nevery = "1h"\n')
-    )
-    proc = subprocess.Popen(
-        [SYNCD, "--config", str(setup), "run"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = daemon_mid_run(setup)
     try:
-        deadline = time.monotonic() + 60
-        while bound(setup) < 2000 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
         assert syncd("pause", "to-sql", config=setup).code == 0
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with sqlite3.connect(setup.parent / "state.db", timeout=10) as db:
                 row = db.execute(

@@ -271,30 +271,21 @@ class Planner:
         comparable = dict(source_now)
         if comparable.get("company"):
             comparable["company"] = across.get(comparable["company"])
-        if flow.source_side == "left":
-            return merge_records(
-                self.rules.fields,
-                source_now,
-                source_base,
-                target_now,
-                target_base,
-                rule=rule,
-                left_time=source.modified_at,
-                right_time=target.modified_at,
-                left_in_right_terms=comparable,
-            )
-        # the source is right: compare with the left values as they are, and the right
-        # values in the left's terms
+        mine = (source_now, source_base, source.modified_at)
+        theirs = (target_now, target_base, target.modified_at)
+        left, right = (mine, theirs) if flow.source_side == "left" else (theirs, mine)
+        # the source's values, references translated, compare with the target's
+        key = "left_in_right_terms" if flow.source_side == "left" else "right_in_left_terms"
         return merge_records(
             self.rules.fields,
-            target_now,
-            target_base,
-            source_now,
-            source_base,
+            left[0],
+            left[1],
+            right[0],
+            right[1],
             rule=rule,
-            left_time=target.modified_at,
-            right_time=source.modified_at,
-            right_in_left_terms=comparable,
+            left_time=left[2],
+            right_time=right[2],
+            **{key: comparable},
         )
 
     # -- unbound records: match, else create --------------------------------------------
