@@ -431,40 +431,38 @@ class Planner:
     def _translate(self, ops: list[Op]) -> None:
         if not self.reference:
             return
-        values = [op.send["company"] for op in ops if op.send.get("company")]
-        if values:
-            mapping = self.translator.translate(values)
-            for op in ops:
-                value = op.send.get("company")
-                if not value:
-                    continue
-                translated = mapping.get(value)
-                if translated is None:
-                    del op.send["company"]
-                    if op.source_fields is not None:
-                        op.source_fields.pop("company", None)
-                        op.source_hash = op.source_serial = None
-                    op.detail = {"note": f"company {value!r} is not synced yet; reference left out"}
-                else:
-                    op.send["company"] = translated
-        self._translate_back(ops)
+        for op in self._map_references(ops, "send", self.translator):
+            # not sent: the snapshot must not claim it was, so it is tried again
+            if op.source_fields is not None:
+                op.source_fields.pop("company", None)
+                op.source_hash = op.source_serial = None
+        if self.back_translator is not None:
+            # two-way write-backs carry the target's references: map them to the source's
+            self._map_references(ops, "back", self.back_translator)
 
-    def _translate_back(self, ops: list[Op]) -> None:
-        """Two-way write-backs carry the target's references: map them to the source's."""
-        values = [op.back["company"] for op in ops if op.back.get("company")]
-        if not values or self.back_translator is None:
-            return
-        mapping = self.back_translator.translate(values)
+    @staticmethod
+    def _map_references(ops: list[Op], attr: str, translator: ReferenceTranslator) -> list[Op]:
+        """Translate the company reference in each op's ``send`` or ``back`` fields;
+        leave out (and note) the ones that cannot be translated yet and return their
+        ops."""
+        values = [getattr(op, attr)["company"] for op in ops if getattr(op, attr).get("company")]
+        if not values:
+            return []
+        mapping = translator.translate(values)
+        dropped = []
         for op in ops:
-            value = op.back.get("company")
+            fields = getattr(op, attr)
+            value = fields.get("company")
             if not value:
                 continue
             translated = mapping.get(value)
             if translated is None:
-                del op.back["company"]
+                del fields["company"]
                 op.detail = {"note": f"company {value!r} is not synced yet; reference left out"}
+                dropped.append(op)
             else:
-                op.back["company"] = translated
+                fields["company"] = translated
+        return dropped
 
     def _op(
         self,
