@@ -17,12 +17,14 @@ from syncd.entities import normalize_key
 from . import cursor
 from .cursor import Watermark
 from .database import Database
-from .markers import is_deleted, rewind
+from .markers import is_deleted, rewind, stamp_now
 from .schema import EntityTable
 from .values import read_value
 
 #: Most ids in one ``IN (...)`` list.
 CHUNK = 500
+#: A listing that ends at a stamp this recent takes that stamp's rows again next time.
+SETTLE_SECONDS = 2.0
 
 
 class Reader:
@@ -47,7 +49,7 @@ class Reader:
     def full_listing(self) -> Iterator[Page]:
         """Every live row, ordered by id. The last page carries the newest (stamp, id)
         seen when the listing started, where a later incremental read resumes."""
-        end = cursor.encode(self._newest())
+        end = cursor.encode(self._settled(self._newest()))
         base = self._select().where(self.table.live()).order_by(self.table.id)
         after: Any = None
         while True:
@@ -78,10 +80,10 @@ class Reader:
             more = len(rows) > self.page_size
             rows = rows[: self.page_size]
             if not rows:
-                yield Page(cursor=cursor.encode(mark))
+                yield Page(cursor=cursor.encode(self._settled(mark)))
                 return
             mark = Watermark(self.table.stamp(rows[-1]), rows[-1][0])
-            yield self._incremental_page(rows, mark)
+            yield self._incremental_page(rows, mark if more else self._settled(mark))
             if not more:
                 return
             query = self._after(base, mark)
@@ -95,9 +97,27 @@ class Reader:
                 page.records.append(self.table.record(row))
         return page
 
+    def _settled(self, mark: Watermark) -> Watermark:
+        """The watermark to resume from after a listing ends at ``mark``. When the
+        stamp is so recent that another write may still get the very same value (a
+        column that keeps whole seconds, say), the next listing takes every row of
+        that stamp again rather than only those after ``mark``'s id: a change in the
+        same second to a row with a smaller id would otherwise be missed. The engine
+        recognises the rows it has seen."""
+        stamp_col = self.table.updated_at
+        if stamp_col is None or mark.stamp is None or mark.id is None:
+            return mark
+        try:
+            recent = mark.stamp >= rewind(stamp_now(stamp_col), SETTLE_SECONDS)
+        except TypeError:  # a stamp of another kind than the column's (aware vs naive)
+            return mark
+        return Watermark(mark.stamp, None) if recent else mark
+
     def _after(self, query: Select[Any], mark: Watermark) -> Select[Any]:
         stamp_col = self.table.updated_at
         assert stamp_col is not None
+        if mark.id is None:  # a settled watermark: every row of its stamp again
+            return query.where(stamp_col >= mark.stamp)
         tie = and_(stamp_col == mark.stamp, self.table.id > mark.id)
         return query.where(or_(stamp_col > mark.stamp, tie))
 

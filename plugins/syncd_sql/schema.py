@@ -81,10 +81,12 @@ class EntityTable:
 
     def fits(self, stamp: Any, row_id: Any) -> bool:
         """Whether a watermark's values have the stamp and id columns' types (a cursor
-        from before a configuration change may not)."""
+        from before a configuration change may not). A settled watermark has no id."""
         pairs = ((stamp, self.updated_at), (row_id, self.id))
         for value, column in pairs:
             kind = python_type(column) if column is not None else None
+            if value is None and column is self.id:
+                continue
             if kind is not None and not isinstance(value, kind):
                 return False
         return True
