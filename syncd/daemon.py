@@ -26,6 +26,7 @@ from syncd.engine import PairRunner
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.notify import Notifier, watchdog_interval
+from syncd.plugins import default_registry
 from syncd.scheduler import PairScheduler
 from syncd.state import Store
 from syncd.state.store import now
@@ -79,6 +80,13 @@ class Daemon:
             config=str(self.path),
             pairs=sorted(self.config.pairs),
         )
+        for failure in default_registry().failures:
+            log.warning(
+                "plugin.failed",
+                plugin=failure.plugin,
+                package=failure.package,
+                reason=failure.reason,
+            )
         self.notifier.ready(self._status_line())
         watchdog = watchdog_interval()
         last_beat = last_ping = time.monotonic()

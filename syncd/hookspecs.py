@@ -16,6 +16,13 @@ and implements hooks with :data:`syncd.hookimpl`::
 Hooks only *register* things; behaviour lives on the classes they return. New
 arguments are only ever added in a way old plugins can ignore (pluggy passes a hook
 implementation only the arguments it names).
+
+**Versions.** :data:`API_VERSION` numbers this contract (the hooks, the
+:class:`~syncd.connector.Connector` base class and the conformance suite of
+:mod:`syncd.testing`). It grows when something is added that a plugin may rely on. A
+plugin module states what it needs with a module attribute ``SYNCD_API = N``; syncd
+refuses (and reports, naming the package) a plugin that needs a newer API than it
+has, instead of failing later in the middle of a run.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from __future__ import annotations
 import pluggy
 
 from syncd.connector import Connector
+
+#: The version of the plugin API this syncd provides (see the module docs).
+API_VERSION = 1
 
 hookspec = pluggy.HookspecMarker("syncd")
 hookimpl = pluggy.HookimplMarker("syncd")

@@ -78,6 +78,12 @@ def _dist_of(ep: md.EntryPoint) -> tuple[str, str]:
 
 
 def _register(pm: pluggy.PluginManager, name: str, module: ModuleType) -> None:
+    needed = getattr(module, "SYNCD_API", None)
+    if needed is not None and (not isinstance(needed, int) or needed > hookspecs.API_VERSION):
+        raise IncompatiblePlugin(
+            f"needs syncd plugin API {needed!r}, this syncd provides "
+            f"{hookspecs.API_VERSION}: upgrade syncd or use an older release of the plugin"
+        )
     pm.register(module, name=name)
     try:
         pm.check_pending()
@@ -133,7 +139,13 @@ def _add_connector(
     registry.connectors[cls.type] = ConnectorType(cls.type, cls, plugin, package, version)
 
 
+class IncompatiblePlugin(Exception):
+    """A plugin needs a newer plugin API than this syncd provides."""
+
+
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, IncompatiblePlugin):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 

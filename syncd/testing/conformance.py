@@ -21,6 +21,7 @@ relies on.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -71,10 +72,7 @@ class ConnectorConformance:
 
     def create(self, connector: Connector, *records: dict[str, Any]) -> list[str]:
         """Create records, flush, return their ids (failing on any error)."""
-        items = [
-            Create(f"key{i}-{id(records)}", {**self.base_fields, **fields})
-            for i, fields in enumerate(records)
-        ]
+        items = [Create(uuid.uuid4().hex, {**self.base_fields, **fields}) for fields in records]
         results = connector.create(ENTITY, items)
         connector.flush()
         assert len(results) == len(items), "one result per item"
