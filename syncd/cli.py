@@ -330,22 +330,37 @@ def resume(
 
 @app.command()
 def plugins(as_json: JsonOption = False) -> None:
-    """Connector types and the package each comes from; plugins that failed to load."""
+    """Connector types and field transforms, the package each comes from, and plugins
+    that failed to load."""
     registry = default_registry()
     types = [
         {"type": t.name, "package": t.package, "version": t.version, "plugin": t.plugin}
         for t in sorted(registry.connectors.values(), key=lambda t: t.name)
     ]
+    transforms = [
+        {
+            "transform": t.transform.name,
+            "description": t.transform.description,
+            "package": t.package,
+            "version": t.version,
+        }
+        for t in sorted(registry.transforms.values(), key=lambda t: t.transform.name)
+    ]
     failures = [
         {"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in registry.failures
     ]
     if as_json:
-        print_json({"connectors": types, "failures": failures})
+        print_json({"connectors": types, "transforms": transforms, "failures": failures})
         return
     table(
         None,
         ["type", "package", "version"],
         ([t["type"], t["package"], t["version"]] for t in types),
+    )
+    table(
+        None,
+        ["transform", "what it does", "package"],
+        ([t["transform"], t["description"], t["package"]] for t in transforms),
     )
     for failure in failures:
         err.print(f"plugin {failure['plugin']} ({failure['package']}) failed: {failure['reason']}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -21,6 +22,7 @@ from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER
 from syncd.errors import UserError
 from syncd.plugins import Registry, default_registry
 from syncd.secrets import resolve_sqlite_url
+from syncd.transforms import split_spec
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
 
@@ -82,6 +84,8 @@ class PairConfig(_Strict):
     required: dict[Entity, list[str]] = Field(default_factory=dict)
     filter: dict[Entity, dict[str, Scalar]] = Field(default_factory=dict)
     exclude: dict[Entity, list[str]] = Field(default_factory=dict)
+    #: entity -> field -> transform spec (``"e164:GB"``), applied to both sides' values
+    transforms: dict[Entity, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("every")
     @classmethod
@@ -163,6 +167,8 @@ class Config:
     daemon: DaemonConfig
     connectors: dict[str, ConnectorConfig]
     pairs: dict[str, PairConfig]
+    #: pair -> entity -> field -> the transform bound to its argument
+    transforms: dict[str, dict[str, dict[str, Callable[[Any], Any]]]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -225,13 +231,37 @@ def parse_config(data: dict[str, Any], path: Path, registry: Registry) -> Config
         for name, raw in _table(path, "connectors", data).items()
     }
     pairs = {}
+    transforms = {}
     for name, raw in _table(path, "pairs", data).items():
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: pairs.{name}: must be a table")
         pair = _validate(path, f"pairs.{name}", PairConfig, {**raw, "name": name})
         _check_pair(path, pair, connectors)
         pairs[name] = pair
-    return Config(path, daemon, connectors, pairs)
+        transforms[name] = _transforms(path, pair, registry)
+    return Config(path, daemon, connectors, pairs, transforms)
+
+
+def _transforms(
+    path: Path, pair: PairConfig, registry: Registry
+) -> dict[str, dict[str, Callable[[Any], Any]]]:
+    """The pair's transforms looked up and bound; unknown names and bad arguments are
+    errors naming the key."""
+    bound: dict[str, dict[str, Callable[[Any], Any]]] = {}
+    for entity, fields in pair.transforms.items():
+        where = f"{path}: pairs.{pair.name}.transforms.{entity}"
+        _check_fields(where, entity, list(fields))
+        for name, spec in fields.items():
+            kind, argument = split_spec(spec)
+            found = registry.transforms.get(kind)
+            if found is None:
+                known = ", ".join(sorted(registry.transforms)) or "none"
+                raise ConfigError(f"{where}.{name}: unknown transform {kind!r} (known: {known})")
+            try:
+                bound.setdefault(entity, {})[name] = found.transform.bind(argument)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{name}: {exc}") from None
+    return bound
 
 
 def _table(path: Path, key: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import pluggy
 
 from syncd.connector import Connector
+from syncd.transforms import Transform
 
 #: The version of the plugin API this syncd provides (see the module docs).
 API_VERSION = 1
@@ -45,4 +46,15 @@ def syncd_connectors() -> list[type[Connector]]:  # type: ignore[empty-body]
     Each class subclasses :class:`syncd.connector.Connector` and sets a unique ``type``
     (the name used as ``type = "..."`` in a ``[connectors.NAME]`` table) and a
     ``Settings`` model. Called once when syncd loads its plugins.
+    """
+
+
+@hookspec
+def syncd_transforms() -> list[Transform]:  # type: ignore[empty-body]
+    """Return the field transforms this plugin provides.
+
+    Each :class:`syncd.transforms.Transform` has a unique ``name`` (what a pair writes
+    in ``[pairs.NAME.transforms.ENTITY]``), an idempotent function of one value and an
+    optional argument, and a one-line description for ``syncd plugins``. Called once
+    when syncd loads its plugins. Added in plugin API 1.
     """

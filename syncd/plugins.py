@@ -17,6 +17,7 @@ import pluggy
 
 from syncd import hookspecs
 from syncd.connector import Connector
+from syncd.transforms import Transform
 
 GROUP = "syncd"
 
@@ -27,6 +28,16 @@ class ConnectorType:
 
     name: str
     cls: type[Connector]
+    plugin: str
+    package: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransformType:
+    """A field transform and where it comes from."""
+
+    transform: Transform
     plugin: str
     package: str
     version: str
@@ -46,6 +57,7 @@ class Registry:
     """Every connector type found, and every plugin that failed to load."""
 
     connectors: dict[str, ConnectorType] = field(default_factory=dict)
+    transforms: dict[str, TransformType] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
     def connector(self, type_name: str) -> ConnectorType:
@@ -121,7 +133,31 @@ def load_registry(extra: dict[str, ModuleType] | None = None) -> Registry:
             continue
         for cls in classes or []:
             _add_connector(registry, cls, impl.plugin_name, package, version)
+    for impl in pm.hook.syncd_transforms.get_hookimpls():
+        package, version = origins.get(impl.plugin_name, ("unknown", ""))
+        try:
+            transforms = impl.function()
+        except Exception as exc:
+            registry.failures.append(PluginFailure(impl.plugin_name, package, _reason(exc)))
+            continue
+        for transform in transforms or []:
+            _add_transform(registry, transform, impl.plugin_name, package, version)
     return registry
+
+
+def _add_transform(
+    registry: Registry, transform: object, plugin: str, package: str, version: str
+) -> None:
+    if not isinstance(transform, Transform) or not transform.name:
+        reason = f"{transform!r} is not a syncd.transforms.Transform with a name"
+        registry.failures.append(PluginFailure(plugin, package, reason))
+        return
+    taken = registry.transforms.get(transform.name)
+    if taken is not None:
+        reason = f"transform {transform.name!r} is already provided by {taken.package}"
+        registry.failures.append(PluginFailure(plugin, package, reason))
+        return
+    registry.transforms[transform.name] = TransformType(transform, plugin, package, version)
 
 
 def _add_connector(

@@ -3,7 +3,7 @@ required fields and match keys."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +20,21 @@ class EntityRules:
     filters: tuple[tuple[str, Any], ...]
     required: tuple[str, ...]
     match: tuple[str, ...]
+    #: (field, transform) pairs applied to every value read, from either side
+    transforms: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
 
     def select(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Keep only the filled fields that take part in this pair. An empty value
-        and a missing one are the same thing, so they snapshot and hash the same."""
+        """Keep only the filled fields that take part in this pair, transformed where
+        the pair says so. An empty value and a missing one are the same thing, so
+        they snapshot and hash the same."""
         keep = self.fields
-        return {
+        selected = {
             name: value for name, value in values.items() if name in keep and not is_empty(value)
         }
+        for name, transform in self.transforms:
+            if name in selected:
+                selected[name] = transform(selected[name])
+        return selected
 
     def passes(self, values: Mapping[str, Any]) -> bool:
         """True when the record meets every filter (``private = false`` and so on)."""
@@ -48,9 +55,14 @@ class EntityRules:
 
 
 def entity_rules(
-    pair: PairConfig, entity: str, left_fields: Collection[str], right_fields: Collection[str]
+    pair: PairConfig,
+    entity: str,
+    left_fields: Collection[str],
+    right_fields: Collection[str],
+    transforms: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> EntityRules:
-    """The rules of ``pair`` for ``entity``: fields both sides map, less excluded ones."""
+    """The rules of ``pair`` for ``entity``: fields both sides map, less excluded ones,
+    with the pair's transforms (bound by the configuration) for that entity."""
     excluded = set(pair.exclude.get(entity, []))
     fields = (set(left_fields) & set(right_fields)) - excluded
     filters = pair.filter.get(entity, {})
@@ -61,4 +73,5 @@ def entity_rules(
         filters=tuple(filters.items()),
         required=tuple(pair.required.get(entity, [])),
         match=tuple(pair.match.get(entity, [])),
+        transforms=tuple((transforms or {}).items()),
     )

@@ -252,8 +252,9 @@ class _Run:
 
     def entity(self, flow: Flow, entity: str) -> _EntityRun:
         """The run of one entity type in one direction."""
+        transforms = self.runner.config.transforms.get(self.pair.name, {}).get(entity)
         rules = entity_rules(
-            self.pair, entity, flow.source.fields(entity), flow.target.fields(entity)
+            self.pair, entity, flow.source.fields(entity), flow.target.fields(entity), transforms
         )
         return _EntityRun(self, flow, rules)
 
