@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from syncd.connector import Connector
+from syncd.connector import ConfigurationError, Connector
 from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER
 from syncd.errors import UserError
 from syncd.plugins import Registry, default_registry
@@ -151,11 +151,17 @@ class ConnectorConfig:
 
     name: str
     type: str
-    cls: type[Connector]
+    cls: type[Connector] | None
     settings: Any
+    #: why the connector cannot be used (its plugin failed to load), or None
+    unavailable: str | None = None
 
     def create(self, base_dir: Path) -> Connector:
-        """A fresh connector instance (no I/O happens until it is opened)."""
+        """A fresh connector instance (no I/O happens until it is opened). A connector
+        whose plugin is broken raises :class:`ConfigurationError`, which fails the
+        runs of the pairs that use it and nothing else."""
+        if self.cls is None or self.unavailable:
+            raise ConfigurationError(f"connector {self.name!r}: {self.unavailable}")
         return self.cls(self.name, self.settings, base_dir)
 
 
@@ -303,6 +309,9 @@ def _connector(path: Path, name: str, raw: Any, registry: Registry) -> Connector
     try:
         kind = registry.connector(type_name)
     except KeyError as exc:
+        if registry.broken(type_name) is not None:
+            # only the pairs that use this connector fail, with the plugin's reason
+            return ConnectorConfig(name, type_name, None, settings, unavailable=exc.args[0])
         raise ConfigError(f"{path}: {prefix}.type: {exc.args[0]}") from None
     validated = _validate(path, prefix, kind.cls.Settings, settings)
     return ConnectorConfig(name, type_name, kind.cls, validated)
@@ -315,6 +324,8 @@ def _check_pair(path: Path, pair: PairConfig, connectors: dict[str, ConnectorCon
         if name not in connectors:
             known = ", ".join(sorted(connectors)) or "none"
             raise ConfigError(f"{prefix}.{side}: no connector named {name!r} (connectors: {known})")
+        if connectors[name].unavailable:
+            continue
         served = connectors[name].create(path.parent).entities()
         missing = [e for e in pair.entities if e not in served and e != "company"]
         if missing:

@@ -60,6 +60,11 @@ class Registry:
     transforms: dict[str, TransformType] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
+    def broken(self, type_name: str) -> PluginFailure | None:
+        """The failure of the plugin that would have provided ``type_name``, if any
+        (plugins are named after the type they provide, as entry points)."""
+        return next((f for f in self.failures if f.plugin == type_name), None)
+
     def connector(self, type_name: str) -> ConnectorType:
         """Look a connector type up; the KeyError names the types that exist."""
         try:

@@ -86,11 +86,10 @@ def test_broken_plugins_are_reported_with_package_and_reason(env: dict[str, str]
     assert "plugin raises (syncd-raises) failed" in text.stderr
 
 
-def test_a_pair_of_working_types_syncs_and_a_broken_type_is_named(
-    env: dict[str, str], tmp_path: Path
-) -> None:
+def test_only_the_pairs_that_use_a_broken_type_fail(env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "syncd.toml"
-    base = """
+    config.write_text(
+        """
 [daemon]
 state = "sqlite:///state.db"
 
@@ -100,15 +99,34 @@ type = "memory"
 [connectors.b]
 type = "other"
 
+[connectors.x]
+type = "raises"
+
 [pairs.ab]
 left = "a"
 right = "b"
+
+[pairs.ax]
+left = "a"
+right = "x"
 """
-    config.write_text(base)
+    )
     done = syncd(env, "--config", str(config), "sync", "ab")
     assert done.returncode == 0, done.stderr
 
-    config.write_text(base.replace('type = "other"', 'type = "raises"'))
-    broken = syncd(env, "--config", str(config), "sync", "ab")
-    assert broken.returncode == 2
-    assert "syncd-raises" in broken.stderr and "licence server" in broken.stderr
+    broken = syncd(env, "--config", str(config), "sync", "ax", "--json")
+    assert broken.returncode == 1
+    report = json.loads(broken.stdout)
+    assert report["status"] == "failed"
+    assert "syncd-raises" in report["error"] and "licence server" in report["error"]
+
+    checked = syncd(env, "--config", str(config), "check", "--json")
+    assert checked.returncode == 1
+    by_name = {c["connector"]: c for c in json.loads(checked.stdout)["connectors"]}
+    assert by_name["a"]["ok"] and by_name["b"]["ok"]
+    assert not by_name["x"]["ok"] and "licence server" in by_name["x"]["error"]
+
+    # a type nobody provides is still a configuration error naming the key
+    config.write_text(config.read_text().replace('type = "raises"', 'type = "nosuch"'))
+    typo = syncd(env, "--config", str(config), "sync", "ab")
+    assert typo.returncode == 2 and "connectors.x.type" in typo.stderr
