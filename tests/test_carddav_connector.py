@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_vdir_connector import CONFIG, make_crm
 
+from cli_helpers import syncd
 from syncd.connector import AuthError, ConfigurationError, Create, Delete, ErrorKind, Update
 from syncd_carddav import CardDavConnector, CardDavSettings
 from syncd_vcard import card_fields
@@ -159,3 +162,36 @@ def test_wrong_password_is_an_auth_error(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_sql_to_carddav_through_the_cli(radicale: str, tmp_path: Path) -> None:
+    config_text = CONFIG.replace(
+        'type = "vdir"\npath = "cards"', f'type = "carddav"\nurl = "{radicale}"'
+    )
+    config = tmp_path / "syncd.toml"
+    config.write_text(config_text)
+    make_crm(tmp_path / "crm.db")
+    first = syncd("sync", "out", "--json", config=config)
+    assert first.code == 0, first.err
+    assert first.json()["counts"]["created"] == 2
+    conn = connector(radicale, tmp_path)
+    cards = {r.fields["email"]: r for p in conn.changes("contact", None) for r in p.records}
+    # No company entity in an address book: the reference becomes the company's name.
+    assert cards["ann@acme.example"].fields["company"] == "Acme Corporation"
+    again = syncd("sync", "out", "--json", config=config)
+    assert again.code == 0, again.err
+    assert again.json()["counts"]["created"] == 0 and again.json()["counts"]["updated"] == 0
+
+    # Another client edits Ann's card with a plain PUT; an import-direction run of the
+    # same pair (two-way mode is being built in parallel) carries it into the CRM.
+    ann = cards["ann@acme.example"]
+    text = httpx.get(radicale + ann.id, auth=("alice", "x")).text.replace(
+        "TITLE:CEO", "TITLE:Chair"
+    )
+    assert httpx.put(radicale + ann.id, content=text, auth=("alice", "x")).status_code in (201, 204)
+    config.write_text(config_text.replace('mode = "export"', 'mode = "import"'))
+    back = syncd("sync", "out", "--json", config=config)
+    assert back.code == 0, back.err
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        assert db.execute("SELECT title FROM contacts WHERE id = 1").fetchone() == ("Chair",)
