@@ -1,0 +1,302 @@
+"""The ``carddav`` connector: contacts in one CardDAV address book."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import Field
+
+from syncd.connector import (
+    AuthError,
+    ConfigurationError,
+    Connector,
+    ConnectorSettings,
+    Create,
+    Delete,
+    ErrorKind,
+    Page,
+    Record,
+    RecordError,
+    Update,
+    WriteResult,
+)
+from syncd.entities import CONTACT, normalize_key
+from syncd.secrets import Secret
+from syncd_carddav.dav import DavClient, InvalidToken, Member
+from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
+
+log = logging.getLogger("syncd.carddav")
+
+#: Cursor prefix for a listing cursor (servers without sync-collection).
+_FULL = "full:"
+
+
+class CardDavSettings(ConnectorSettings):
+    """Settings of the carddav connector. ``verify`` is true, false or a CA file."""
+
+    url: str = Field(min_length=1)
+    username: str | None = None
+    password: Secret | None = None
+    verify: bool | str = True
+    timeout: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, ge=1)
+
+
+class CardDavConnector(Connector):
+    """One CardDAV address book serving ``contact`` records.
+
+    * Reads use RFC 6578 sync-collection with the sync-token as cursor (deletions
+      included); an invalid token falls back to a complete listing, logged. Servers
+      without sync-collection are listed with PROPFIND and read with multiget.
+    * A record's id is its resource name, its version the ETag.
+    * Creates PUT a new resource named after the idempotency key with
+      ``If-None-Match: *``; updates and deletes send ``If-Match`` and a 412 is a
+      retryable conflict, never a blind overwrite.
+    """
+
+    type: ClassVar[str] = "carddav"
+    Settings: ClassVar[type[ConnectorSettings]] = CardDavSettings
+    batch_size: ClassVar[int] = 100
+    client_ids: ClassVar[bool] = True
+
+    settings: CardDavSettings
+
+    def __init__(self, name: str, settings: ConnectorSettings, base_dir: Path) -> None:
+        super().__init__(name, settings, base_dir)
+        self._dav: DavClient | None = None
+
+    def open(self) -> None:
+        """Open the HTTP client and check the address book exists."""
+        s = self.settings
+        auth = None
+        if s.username is not None:
+            password = s.password.get_secret_value() if s.password is not None else ""
+            auth = httpx.BasicAuth(s.username, password)
+        verify: bool | str = s.verify
+        if isinstance(verify, str):
+            verify = str(self.base_dir / Path(verify).expanduser())
+        client = httpx.Client(auth=auth, verify=verify, timeout=s.timeout)
+        self._dav = DavClient(s.url, client, self.name)
+        try:
+            self._dav.check()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        if self._dav is not None:
+            self._dav.client.close()
+            self._dav = None
+
+    @property
+    def dav(self) -> DavClient:
+        if self._dav is None:
+            raise ConfigurationError(f"{self.name}: connector is not open")
+        return self._dav
+
+    def entities(self) -> Collection[str]:
+        """An address book holds contacts only."""
+        return (CONTACT,)
+
+    def incremental(self, entity: str) -> bool:
+        """Listings with a sync-token return only what changed."""
+        return True
+
+    def fields(self, entity: str) -> Collection[str]:
+        """The contact fields a vCard carries (``company`` is the company's name)."""
+        self._check_entity(entity)
+        return CONTACT_FIELDS
+
+    # -- reads ------------------------------------------------------------------------
+
+    def changes(self, entity: str, cursor: str | None, *, full: bool = False) -> Iterator[Page]:
+        """Pages of changed cards and deleted ids since the sync-token ``cursor``."""
+        self._check_entity(entity)
+        token = "" if full or cursor is None or cursor.startswith(_FULL) else cursor
+        try:
+            members, new_token = self.dav.sync_collection(token)
+        except InvalidToken as exc:
+            log.warning(
+                "%s: sync-token no longer valid (HTTP %s); listing the whole address book",
+                self.name,
+                exc.args[0],
+            )
+            members, new_token = self.dav.sync_collection("")
+            token = ""
+        except NotImplementedError:
+            yield from self._listing_pages()
+            return
+        complete = token == ""
+        live = [m for m in members if not m.gone and self.dav.href_to_name(m.href)]
+        deleted = (
+            []
+            if complete
+            else [n for m in members if m.gone and (n := self.dav.href_to_name(m.href))]
+        )
+        yield from self._pages(live, deleted, new_token, complete)
+
+    def _listing_pages(self) -> Iterator[Page]:
+        members = [m for m in self.dav.listing() if self.dav.href_to_name(m.href)]
+        yield from self._pages(members, [], None, True)
+
+    def _pages(
+        self, members: list[Member], deleted: list[str], token: str | None, complete: bool
+    ) -> Iterator[Page]:
+        size = self.settings.page_size
+        if not members:
+            yield Page(deleted=deleted, cursor=token, full=complete)
+            return
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            last = start + size >= len(members)
+            records = self._fetch([m.href for m in chunk])
+            yield Page(
+                records=list(records.values()),
+                deleted=deleted if last else [],
+                cursor=token if last else None,
+                full=complete,
+            )
+
+    def _fetch(self, hrefs: list[str]) -> dict[str, Record]:
+        found = {}
+        for member in self.dav.multiget(hrefs):
+            name = self.dav.href_to_name(member.href)
+            if member.gone or member.data is None or name is None:
+                continue
+            try:
+                fields = card_fields(member.data)
+            except VCardError:
+                log.warning("%s: %s is not a readable vCard; skipped", self.name, name)
+                continue
+            found[name] = Record(id=name, fields=fields, version=member.etag)
+        return found
+
+    def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
+        """Fetch cards by resource name with one multiget."""
+        self._check_entity(entity)
+        if not ids:
+            return {}
+        return self._fetch([self._href(rid) for rid in ids])
+
+    def find(self, entity: str, field: str, keys: Collection[str]) -> Mapping[str, list[Record]]:
+        """Find cards by a normalised field value (lists the address book)."""
+        self._check_entity(entity)
+        wanted = {key for key in keys if key}
+        if not wanted or field not in CONTACT_FIELDS:
+            return {}
+        found: dict[str, list[Record]] = {}
+        for page in self._listing_pages():
+            for record in page.records:
+                key = normalize_key(field, record.fields.get(field))
+                if key in wanted:
+                    found.setdefault(key, []).append(record)
+        return found
+
+    # -- writes -----------------------------------------------------------------------
+
+    def create(self, entity: str, items: Sequence[Create]) -> list[WriteResult]:
+        """PUT new cards named after the idempotency keys with ``If-None-Match: *``."""
+        self._check_entity(entity)
+        results = []
+        for item in items:
+            name = f"{item.key}.vcf"
+            response = self._put(name, new_card(item.key, item.fields), {"If-None-Match": "*"})
+            if response.status_code == 412:  # our own earlier, interrupted create
+                existing = self.get(entity, [name]).get(name)
+                if existing is not None:
+                    results.append(WriteResult(id=name, version=existing.version))
+                    continue
+            results.append(self._result(name, response))
+        return results
+
+    def update(self, entity: str, items: Sequence[Update]) -> list[WriteResult]:
+        """Patch each card as read and PUT it back with ``If-Match``."""
+        self._check_entity(entity)
+        results = []
+        for item in items:
+            response = self.dav.request("GET", self.dav.member_url(item.id))
+            if response.status_code == 404:
+                results.append(_error(item.id, ErrorKind.NOT_FOUND, "card does not exist"))
+                continue
+            etag = response.headers.get("ETag")
+            if response.status_code != 200:
+                results.append(self._result(item.id, response))
+                continue
+            if item.version is not None and etag is not None and etag != item.version:
+                results.append(_conflict(item.id))
+                continue
+            try:
+                text = patch_card(response.text, item.fields)
+            except VCardError as exc:
+                results.append(_error(item.id, ErrorKind.INVALID, str(exc)))
+                continue
+            match = etag or item.version
+            headers = {"If-Match": match} if match else {}
+            results.append(self._result(item.id, self._put(item.id, text, headers)))
+        return results
+
+    def delete(self, entity: str, items: Sequence[Delete]) -> list[WriteResult]:
+        """DELETE cards with ``If-Match``; a card already gone counts as deleted."""
+        self._check_entity(entity)
+        results = []
+        for item in items:
+            headers = {"If-Match": item.version} if item.version else {}
+            response = self.dav.request("DELETE", self.dav.member_url(item.id), headers=headers)
+            if response.status_code in (200, 204, 404):
+                results.append(WriteResult(id=item.id))
+            else:
+                results.append(self._result(item.id, response))
+        return results
+
+    # -- internals --------------------------------------------------------------------
+
+    def _check_entity(self, entity: str) -> None:
+        if entity != CONTACT:
+            raise ConfigurationError(f"{self.name}: a CardDAV address book serves contacts only")
+
+    def _href(self, rid: str) -> str:
+        return self.dav.path + quote(rid)
+
+    def _put(self, name: str, text: str, headers: dict[str, str]) -> httpx.Response:
+        headers = {"Content-Type": "text/vcard; charset=utf-8", **headers}
+        return self.dav.request("PUT", self.dav.member_url(name), content=text, headers=headers)
+
+    def _result(self, rid: str, response: httpx.Response) -> WriteResult:
+        status = response.status_code
+        if status in (200, 201, 204):
+            etag = response.headers.get("ETag")
+            if etag is None:  # some servers do not return the new ETag
+                got = self.get(CONTACT, [rid]).get(rid)
+                etag = got.version if got else None
+            return WriteResult(id=rid, version=etag)
+        if status == 412:
+            return _conflict(rid)
+        if status == 403:
+            raise AuthError(
+                f"{self.name}: {self.dav.url} refused the write: check username/password"
+            )
+        if status == 409:
+            return _error(
+                rid,
+                ErrorKind.DUPLICATE,
+                f"the server refused the card (409): {response.text[:200]}",
+            )
+        return _error(
+            rid, ErrorKind.INVALID, f"the server refused the card ({status}): {response.text[:200]}"
+        )
+
+
+def _error(rid: str, kind: ErrorKind, message: str, retryable: bool = False) -> WriteResult:
+    return WriteResult(id=rid, error=RecordError(kind, message, retryable=retryable))
+
+
+def _conflict(rid: str) -> WriteResult:
+    return _error(
+        rid, ErrorKind.CONFLICT, f"card {rid} changed on the server since it was read", True
+    )

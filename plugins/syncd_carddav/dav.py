@@ -1,0 +1,193 @@
+"""WebDAV / CardDAV requests and multistatus parsing over one httpx client."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from syncd.connector import (
+    AuthError,
+    ConfigurationError,
+    RateLimitedError,
+    UnavailableError,
+)
+
+DAV = "DAV:"
+CARD = "urn:ietf:params:xml:ns:carddav"
+RETRIES = 4
+
+
+class InvalidToken(Exception):
+    """The server refused the sync-token (Radicale 403, Xandikos 412)."""
+
+
+@dataclass(slots=True)
+class Member:
+    """One multistatus response: the resource href, its ETag, card text, or 404."""
+
+    href: str
+    etag: str | None = None
+    data: str | None = None
+    gone: bool = False
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class DavClient:
+    """HTTP for one address book: connection reuse, retries with backoff on 5xx and
+    429 (honouring Retry-After), run errors for 401/403 and a missing collection."""
+
+    def __init__(self, url: str, client: httpx.Client, name: str) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.client = client
+        self.name = name
+        self.path = urlsplit(self.url).path
+
+    def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+        """Send with retries; raise a run error for auth, transport and server faults."""
+        delay = 0.5
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self.client.request(method, url, **kwargs)  # type: ignore[arg-type]
+            except httpx.TransportError as exc:
+                if attempt == RETRIES:
+                    raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
+                time.sleep(delay)
+                delay *= 2
+                continue
+            if response.status_code == 401:
+                raise AuthError(
+                    f"{self.name}: {self.url} refused the login: check username/password"
+                )
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt == RETRIES:
+                    if response.status_code == 429:
+                        raise RateLimitedError(
+                            f"{self.name}: rate limited by {self.url}", _retry_after(response)
+                        )
+                    raise UnavailableError(
+                        f"{self.name}: {self.url} answered {response.status_code}"
+                    )
+                wait = _retry_after(response)
+                time.sleep(min(wait if wait is not None else delay, 60))
+                delay *= 2
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    def href_to_name(self, href: str) -> str | None:
+        """The resource name of a member href, or None for the collection itself."""
+        path = unquote(urlsplit(href).path)
+        base = unquote(self.path)
+        if not path.startswith(base):
+            return None
+        name = path[len(base) :].strip("/")
+        return name or None
+
+    def member_url(self, name: str) -> str:
+        """The absolute URL of a member resource."""
+        return urljoin(self.url, name)
+
+    def check(self) -> None:
+        """The address book exists and we may read it."""
+        response = self.request(
+            "PROPFIND", self.url, headers={"Depth": "0"}, content=_propfind(["resourcetype"])
+        )
+        if response.status_code == 403:
+            raise AuthError(f"{self.name}: {self.url} refused access: check username/password")
+        if response.status_code == 404:
+            raise ConfigurationError(f"{self.name}: address book {self.url} does not exist")
+        if response.status_code != 207:
+            raise ConfigurationError(
+                f"{self.name}: {self.url} is not a WebDAV collection ({response.status_code})"
+            )
+
+    def sync_collection(self, token: str) -> tuple[list[Member], str | None]:
+        """RFC 6578 sync-collection: changed members (with ETags) and the new token."""
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<D:sync-collection xmlns:D="DAV:">'
+            f"<D:sync-token>{_escape(token)}</D:sync-token><D:sync-level>1</D:sync-level>"
+            "<D:prop><D:getetag/></D:prop></D:sync-collection>"
+        )
+        response = self.request("REPORT", self.url, headers={"Depth": "1"}, content=body)
+        if token and response.status_code in (403, 409, 412):
+            raise InvalidToken(response.status_code)
+        if response.status_code != 207:
+            raise _unsupported(response)
+        root = ET.fromstring(response.content)
+        new = root.findtext(f"{{{DAV}}}sync-token")
+        return _members(root), new
+
+    def listing(self) -> list[Member]:
+        """PROPFIND depth 1: every member with its ETag."""
+        response = self.request(
+            "PROPFIND", self.url, headers={"Depth": "1"}, content=_propfind(["getetag"])
+        )
+        if response.status_code != 207:
+            raise UnavailableError(
+                f"{self.name}: listing {self.url} failed ({response.status_code})"
+            )
+        return _members(ET.fromstring(response.content))
+
+    def multiget(self, hrefs: list[str]) -> list[Member]:
+        """addressbook-multiget: card text and ETag of the given members."""
+        if not hrefs:
+            return []
+        refs = "".join(f"<D:href>{_escape(h)}</D:href>" for h in hrefs)
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<C:addressbook-multiget xmlns:D="DAV:" xmlns:C="{CARD}">'
+            f"<D:prop><D:getetag/><C:address-data/></D:prop>{refs}</C:addressbook-multiget>"
+        )
+        response = self.request("REPORT", self.url, headers={"Depth": "1"}, content=body)
+        if response.status_code != 207:
+            raise UnavailableError(f"{self.name}: multiget failed ({response.status_code})")
+        return _members(ET.fromstring(response.content))
+
+
+def _unsupported(response: httpx.Response) -> Exception:
+    return NotImplementedError(f"sync-collection answered {response.status_code}")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _propfind(props: list[str]) -> str:
+    inner = "".join(f"<D:{p}/>" for p in props)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<D:propfind xmlns:D="DAV:"><D:prop>{inner}</D:prop></D:propfind>'
+    )
+
+
+def _members(root: ET.Element) -> list[Member]:
+    found = []
+    for response in root.findall(f"{{{DAV}}}response"):
+        href = response.findtext(f"{{{DAV}}}href") or ""
+        status = response.findtext(f"{{{DAV}}}status") or ""
+        if " 404" in status:
+            found.append(Member(href, gone=True))
+            continue
+        member = Member(href)
+        for propstat in response.findall(f"{{{DAV}}}propstat"):
+            if " 200" not in (propstat.findtext(f"{{{DAV}}}status") or ""):
+                continue
+            prop = propstat.find(f"{{{DAV}}}prop")
+            if prop is None:
+                continue
+            member.etag = prop.findtext(f"{{{DAV}}}getetag") or member.etag
+            member.data = prop.findtext(f"{{{CARD}}}address-data") or member.data
+        found.append(member)
+    return found

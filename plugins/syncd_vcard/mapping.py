@@ -1,0 +1,207 @@
+"""Map vCard text to canonical contact fields and back, through vobject."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import vobject
+from vobject.base import Component, ContentLine
+
+from syncd.entities import is_empty
+
+#: The canonical contact fields a vCard carries.
+CONTACT_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    "fax",
+    "title",
+    "company",
+    "notes",
+)
+
+#: Which TEL type goes to which field; a TEL with none of these is a phone.
+_TEL_FIELD = {"cell": "mobile", "fax": "fax"}
+_FIELD_TEL_TYPE = {"phone": "work", "mobile": "cell", "fax": "fax"}
+_SIMPLE = {"title": "title", "notes": "note"}
+
+
+class VCardError(ValueError):
+    """A card that cannot be read as a vCard."""
+
+
+def parse(text: str) -> Component:
+    """Parse one vCard; raise :class:`VCardError` with a readable reason."""
+    try:
+        card = vobject.readOne(text)
+    except Exception as exc:  # vobject raises several unrelated exception types
+        raise VCardError(f"not a vCard: {exc}") from None
+    if card.name != "VCARD":
+        raise VCardError(f"not a vCard: found {card.name}")
+    return card
+
+
+def _types(line: ContentLine) -> set[str]:
+    """TYPE parameters, lower-cased, comma lists split (vCard 4.0 writes TYPE="a,b")."""
+    found: set[str] = set()
+    for value in line.params.get("TYPE", []):
+        found.update(part.strip().lower() for part in str(value).split(",") if part.strip())
+    return found
+
+
+def _tel_field(line: ContentLine) -> str:
+    types = _types(line)
+    for kind, field in _TEL_FIELD.items():
+        if kind in types:
+            return field
+    return "phone"
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = ",".join(str(part) for part in value)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def card_uid(text: str) -> str | None:
+    """The card's UID, if it has one."""
+    card = parse(text)
+    return _text(card.uid.value) if "uid" in card.contents else None
+
+
+def card_fields(text: str) -> dict[str, Any]:
+    """Canonical contact fields of a card; fields the card lacks are None."""
+    return fields_of(parse(text))
+
+
+def fields_of(card: Component) -> dict[str, Any]:
+    """Canonical contact fields of a parsed card; fields the card lacks are None."""
+    fields: dict[str, Any] = dict.fromkeys(CONTACT_FIELDS)
+    if "n" in card.contents:
+        name = card.n.value
+        if isinstance(name, vobject.vcard.Name):
+            fields["first_name"] = _text(name.given)
+            fields["last_name"] = _text(name.family)
+        else:
+            parts = str(name).split(";")
+            fields["last_name"] = _text(parts[0])
+            fields["first_name"] = _text(parts[1]) if len(parts) > 1 else None
+    if "email" in card.contents:
+        fields["email"] = _text(card.contents["email"][0].value)
+    for line in card.contents.get("tel", []):
+        field = _tel_field(line)
+        if fields[field] is None:
+            value = _text(line.value)
+            if value and value.lower().startswith("tel:"):  # vCard 4.0 VALUE=uri
+                value = value[4:]
+            fields[field] = value
+    for field, prop in _SIMPLE.items():
+        if prop in card.contents:
+            fields[field] = _text(card.contents[prop][0].value)
+    if "org" in card.contents:
+        org = card.org.value
+        fields["company"] = _text(org[0] if isinstance(org, list) and org else org)
+    return fields
+
+
+def _set_single(card: Component, prop: str, value: Any) -> None:
+    """Set the first ``prop`` line (adding one if needed); an empty value removes it."""
+    lines = card.contents.get(prop, [])
+    if is_empty(value):
+        for line in list(lines):
+            card.remove(line)
+        return
+    if lines:
+        lines[0].value = str(value)
+    else:
+        card.add(prop).value = str(value)
+
+
+def _set_tel(card: Component, field: str, value: Any) -> None:
+    lines = [line for line in card.contents.get("tel", []) if _tel_field(line) == field]
+    if is_empty(value):
+        for line in lines:
+            card.remove(line)
+        return
+    if lines:
+        lines[0].value = str(value)
+        return
+    line = card.add("tel")
+    line.value = str(value)
+    line.params["TYPE"] = [_FIELD_TEL_TYPE[field]]
+
+
+def _set_name(card: Component, first: Any, last: Any) -> None:
+    given = "" if is_empty(first) else str(first)
+    family = "" if is_empty(last) else str(last)
+    if "n" in card.contents:
+        name = card.n.value
+        if isinstance(name, vobject.vcard.Name):
+            name.given, name.family = given, family
+        else:
+            card.n.value = vobject.vcard.Name(family=family, given=given)
+    else:
+        card.add("n").value = vobject.vcard.Name(family=family, given=given)
+
+
+def _display_name(card: Component) -> str:
+    fields = fields_of(card)
+    parts = [fields.get("first_name"), fields.get("last_name")]
+    name = " ".join(str(part) for part in parts if part)
+    return name or str(fields.get("email") or fields.get("company") or "")
+
+
+def patch_card(text: str, fields: Mapping[str, Any]) -> str:
+    """Write ``fields`` onto the card ``text`` and return the new card text; every
+    property not named by a mapped field is kept as it was."""
+    card = parse(text)
+    _apply(card, fields)
+    return card.serialize()
+
+
+def new_card(uid: str, fields: Mapping[str, Any]) -> str:
+    """A new vCard 3.0 with ``uid`` and ``fields``."""
+    card = vobject.vCard()
+    card.add("version").value = "3.0"
+    card.add("uid").value = uid
+    _apply(card, fields)
+    return card.serialize()
+
+
+def _apply(card: Component, fields: Mapping[str, Any]) -> None:
+    if "first_name" in fields or "last_name" in fields:
+        current = fields_of(card)
+        first = fields.get("first_name", current.get("first_name"))
+        last = fields.get("last_name", current.get("last_name"))
+        _set_name(card, first, last)
+    if "email" in fields:
+        _set_single(card, "email", fields["email"])
+    for field in ("phone", "mobile", "fax"):
+        if field in fields:
+            _set_tel(card, field, fields[field])
+    for field, prop in _SIMPLE.items():
+        if field in fields:
+            _set_single(card, prop, fields[field])
+    if "company" in fields:
+        value = fields["company"]
+        lines = card.contents.get("org", [])
+        if is_empty(value):
+            for line in list(lines):
+                card.remove(line)
+        elif lines and isinstance(lines[0].value, list) and lines[0].value:
+            lines[0].value = [str(value), *lines[0].value[1:]]  # keep the org units
+        elif lines:
+            lines[0].value = [str(value)]
+        else:
+            card.add("org").value = [str(value)]
+    if "n" not in card.contents:
+        card.add("n").value = vobject.vcard.Name()
+    display = _display_name(card)
+    if "fn" in card.contents:
+        card.fn.value = display
+    else:
+        card.add("fn").value = display
