@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from test_carddav_connector import connector as carddav_connector
+from test_carddav_connector import radicale  # noqa: F401 - the fixture
 from test_csv_connector import connector as csv_connector
 from test_sql_connector import World, world  # noqa: F401 - the fixture
+from test_vdir_connector import connector as vdir_connector
 
 from syncd.connector import Connector
 from syncd.testing import ConnectorConformance, MemoryConnector, MemorySettings
@@ -62,3 +65,23 @@ class TestSqlConnector(ConnectorConformance):
                 "share a version (see the README: use DATETIME(6) for updated_at)"
             )
         super().test_versions_change_on_update_and_stale_writes_are_refused(connector)
+
+
+class TestVdirConnector(ConnectorConformance):
+    page_records = 60
+
+    @pytest.fixture
+    def connector(self, tmp_path: Path) -> Iterator[Connector]:
+        conn = vdir_connector(tmp_path)
+        yield conn
+        conn.close()
+
+
+class TestCardDavConnector(ConnectorConformance):
+    page_records = 30  # Radicale creates cards slowly as a collection grows
+
+    @pytest.fixture
+    def connector(self, radicale: str, tmp_path: Path) -> Iterator[Connector]:  # noqa: F811
+        conn = carddav_connector(radicale, tmp_path)
+        yield conn
+        conn.close()

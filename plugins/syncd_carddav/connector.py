@@ -62,7 +62,9 @@ class CardDavConnector(Connector):
     type: ClassVar[str] = "carddav"
     Settings: ClassVar[type[ConnectorSettings]] = CardDavSettings
     batch_size: ClassVar[int] = 100
-    client_ids: ClassVar[bool] = True
+    # Cards are named <key>.vcf, so a record's id is not the bare key: an interrupted
+    # create is found again by the pair's match keys, not by get(key).
+    client_ids: ClassVar[bool] = False
 
     settings: CardDavSettings
 
