@@ -402,3 +402,67 @@ def test_quoting_stays_minimal_and_round_trips(tmp_path: Path) -> None:
     conn.flush()
     assert path.read_bytes().endswith(b'k,"a ""b"", c",,"two\nlines",,,\r\n')
     assert records(conn)["k"]["loyalty"] == "two\nlines"
+
+
+# -- rows read as raw text: quoted, multi-line and odd rows ------------------------------
+
+ODD_ROWS = (
+    CONTACTS
+    + '1,"quoted@x.org",,"two\r\nlines, and a comma",Ann\r\n'
+    + '2,b"c@x.org,,plain,Bob\r\n'  # a quote inside an unquoted cell is literal
+    + '"3","c@x.org",,"say ""hi""",Cy\r\n'
+    + ",no-id@x.org,,,\r\n"
+    + "\r\n"
+    + "5,e@x.org,,last,Eve"  # no final line break
+)
+
+
+def test_rows_with_quotes_line_breaks_and_no_id_are_read_like_the_csv_module(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, ODD_ROWS)
+    found = records(connector(tmp_path))
+    assert sorted(found) == ["1", "2", "3", "5"]
+    assert found["1"]["loyalty"] == "two\r\nlines, and a comma"
+    assert found["2"]["email"] == 'b"c@x.org'
+    assert found["3"]["loyalty"] == 'say "hi"'
+    assert found["5"]["first_name"] == "Eve"
+    assert set(connector(tmp_path).get("contact", ["1", "3", "5"])) == {"1", "3", "5"}
+
+
+def test_edits_among_odd_rows_yield_only_the_edited_records(tmp_path: Path) -> None:
+    path = write(tmp_path, ODD_ROWS)
+    conn = connector(tmp_path)
+    cursor = listing(conn)[-1].cursor
+    edited = ODD_ROWS.replace("two\r\nlines", "two\r\nedited lines").replace("Cy", "Cyd")
+    path.write_bytes(edited.replace("2,b", "9,b").encode())
+    pages = listing(conn, cursor=cursor)
+    assert sorted(r.id for p in pages for r in p.records) == ["1", "3", "9"]
+    assert [i for p in pages for i in p.deleted] == ["2"]
+    assert listing(conn, cursor=pages[-1].cursor) == [Page(cursor=pages[-1].cursor)]
+
+
+def test_a_rewrite_copies_untouched_rows_byte_for_byte(tmp_path: Path) -> None:
+    """Only the updated row is written anew (with minimal quoting); every other row,
+    including superfluous quotes and the missing final line break, keeps its bytes."""
+    path = write(tmp_path, ODD_ROWS)
+    conn = connector(tmp_path)
+    version = conn.get("contact", ["3"])["3"].version
+    assert conn.update("contact", [Update("3", {"first_name": "Cyd"}, version)])[0].ok
+    conn.create("contact", [Create("k", {"email": "k@x.org"})])
+    conn.flush()
+    expected = ODD_ROWS.replace('"3","c@x.org",,"say ""hi""",Cy', '3,c@x.org,,"say ""hi""",Cyd,,')
+    assert path.read_bytes().decode() == expected + "\r\nk,k@x.org,,,,,\r\n"
+    assert records(conn)["3"]["first_name"] == "Cyd"
+
+
+def test_a_file_with_carriage_return_line_breaks(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS.replace("\r\n", "\r") + "1,a@x.org\r2,b@x.org\r")
+    conn = connector(tmp_path)
+    cursor = listing(conn)[-1].cursor
+    assert sorted(records(conn)) == ["1", "2"]
+    version = conn.get("contact", ["2"])["2"].version
+    assert conn.update("contact", [Update("2", {"email": "c@x.org"}, version)])[0].ok
+    conn.flush()
+    assert path.read_bytes().endswith(b"\r1,a@x.org\r2,c@x.org,,,,,\r")
+    assert [r.id for p in listing(conn, cursor=cursor) for r in p.records] == ["2"]

@@ -22,8 +22,16 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd_csv.digests import RowDigests
-from syncd_csv.files import CsvSource, FileToken, file_token, open_source, stat_file
+from syncd_csv.digests import RowDigests, digest
+from syncd_csv.files import (
+    CsvSource,
+    FileToken,
+    cells_of,
+    file_token,
+    open_source,
+    record_id,
+    stat_file,
+)
 from syncd_csv.flush import apply_pending
 from syncd_csv.index import KeyIndex
 from syncd_csv.layout import Layout, resolve_layout, row_version
@@ -110,20 +118,24 @@ class CsvConnector(Connector):
         with self._read(entity) as (source, layout):
             if source is None:
                 empty = RowDigests(self._cursor(entity, None), {}).encode()
-                gone = sorted(previous.rows) if previous else []
+                gone = sorted(previous.ids()) if previous else []
                 yield Page(deleted=gone, cursor=empty, full=previous is None)
                 return
-            digests: dict[str, str] = {}
+            digests: dict[bytes, str] = {}
             stamp = self._cursor(entity, source.token)
             if previous is None or previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]:
-                records = _records(layout, source.rows, digests)
+                records = _changed_records(layout, source, digests, {}, set())
                 yield from self._pages(records, lambda: RowDigests(stamp, digests).encode())
                 return
-            changed = _changed_records(layout, source.rows, digests, previous.rows)
+            changed: set[str] = set()
             yield from self._pages(
-                changed,
+                _changed_records(layout, source, digests, previous.rows, changed),
                 lambda: RowDigests(stamp, digests).encode(),
-                deleted=lambda: sorted(previous.rows.keys() - digests.keys()),
+                deleted=lambda: sorted(
+                    {rid for key, rid in previous.rows.items() if key not in digests}
+                    - changed
+                    - {""}
+                ),
             )
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
@@ -282,10 +294,11 @@ class CsvConnector(Connector):
         with self._read(entity) as (source, layout):
             if source is None or not wanted:
                 return layout, rows
-            for row in source.rows:
-                rid = layout.row_id(row)
+            delimiter, id_col = source.delimiter, layout.id_col
+            for raw, cells in source.records:
+                rid = record_id(raw, cells, delimiter, id_col)
                 if rid in wanted and rid not in rows:
-                    rows[rid] = row
+                    rows[rid] = cells_of(raw, cells, delimiter)
                     if len(rows) == len(wanted):
                         break
             if remember and len(rows) <= self.batch_size:
@@ -375,37 +388,29 @@ class CsvConnector(Connector):
                 index.add(layout, field, written, after)
 
 
-def _records(
-    layout: Layout, rows: Iterable[list[str]], digests: dict[str, str] | None = None
-) -> Iterator[Record]:
-    """Every row with an id as a record, noting each row's digest in ``digests``."""
-    for row in rows:
-        record = layout.record(row)
-        if record is not None:
-            if digests is not None and record.version is not None:
-                digests[record.id] = record.version
-            yield record
-
-
 def _changed_records(
-    layout: Layout, rows: Iterable[list[str]], digests: dict[str, str], before: dict[str, str]
+    layout: Layout,
+    source: CsvSource,
+    digests: dict[bytes, str],
+    before: dict[bytes, str],
+    changed: set[str],
 ) -> Iterator[Record]:
-    """The rows whose digest differs from ``before``; every row's digest is noted."""
-    id_col = layout.id_col
-    for row in rows:
-        rid = row[id_col] if len(row) > id_col else ""
-        if not rid.strip():
+    """The records whose raw text has a digest not in ``before`` (digest -> id), with
+    their ids noted in ``changed``; every record's digest and id go into ``digests``."""
+    delimiter = source.delimiter
+    for raw, cells in source.records:
+        key = digest(raw)
+        known = before.get(key)
+        if known is not None:
+            digests[key] = known
             continue
-        # row_version, inlined for the common row without trailing empty cells
-        if row and row[-1]:
-            digest = blake2b("\x1f".join(row).encode(), digest_size=8).hexdigest()
-        else:
-            digest = row_version(row)
-        digests[rid] = digest
-        if before.get(rid) != digest:
-            record = layout.record(row)
-            if record is not None:
-                yield record
+        record = layout.record(cells_of(raw, cells, delimiter))
+        if record is None:
+            digests[key] = ""
+            continue
+        digests[key] = record.id
+        changed.add(record.id)
+        yield record
 
 
 def _stale(version: str | None, cells: list[str] | None) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from syncd.connector import ConfigurationError
 
@@ -71,24 +71,94 @@ def stat_file(path: Path) -> os.stat_result | None:
         return None
 
 
+def blank(raw: str) -> bool:
+    """True for a record that is only a line break (the csv module reads it as ``[]``)."""
+    return not raw.rstrip("\r\n")
+
+
+def cells_of(raw: str, cells: list[str] | None, delimiter: str) -> list[str]:
+    """The cells of a record from :attr:`CsvSource.records`."""
+    return raw.rstrip("\r\n").split(delimiter) if cells is None else cells
+
+
+def record_id(raw: str, cells: list[str] | None, delimiter: str, column: int) -> str | None:
+    """The cell at ``column`` of a record from :attr:`CsvSource.records` (None when the
+    row is too short), without splitting more of a plain line than needed."""
+    if cells is not None:
+        return cells[column] if len(cells) > column else None
+    parts = raw.split(delimiter, column + 1)
+    if len(parts) <= column:
+        return None
+    return parts[column] if len(parts) > column + 1 else parts[column].rstrip("\r\n")
+
+
 def _require_directory(path: Path) -> None:
     if not path.parent.is_dir():
         raise ConfigurationError(f"directory {path.parent} does not exist")
 
 
 class CsvSource:
-    """An open CSV file being read: its stat, format, header and remaining rows."""
+    """An open CSV file being read: its stat, format, header and remaining records.
+
+    Records come as their raw text plus, when it took the csv module to split them
+    (a line with a quote character, which may continue on the next lines), their
+    cells. Most lines of most files hold no quote: for those the cells are simply the
+    line split at the delimiter, done only when someone asks (see :func:`cells_of`),
+    and the raw text lets callers hash, find or copy a row without parsing it.
+    """
 
     def __init__(self, path: Path, binary: BinaryIO, delimiter: str) -> None:
         self.path = path
+        self.delimiter = delimiter
         self.stat = os.fstat(binary.fileno())
         self.format = Format.sniff(binary.read(_SNIFF_BYTES))
         binary.seek(0)
         self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-        #: Data rows after the header, as lists of cells; consumed once.
-        self.rows: Iterator[list[str]] = csv.reader(self._text, delimiter=delimiter)
+        self._lines: Iterator[str] = iter(self._text)
+        # A quoted line goes into the slot, the csv reader takes it from there and any
+        # continuation lines from the file, which are noted in _captured.
+        self._slot: list[str] = []
+        self._captured: list[str] = []
+        self._reader = csv.reader(self._feed(), delimiter=delimiter)
+        #: Data records after the header as (raw text, cells or None); consumed once.
+        self.records: Iterator[tuple[str, list[str] | None]] = self._split()
         #: The first non-blank row, or None for an empty file.
-        self.header: list[str] | None = next((row for row in self.rows if row), None)
+        self.header: list[str] | None = next(
+            (cells_of(raw, cells, delimiter) for raw, cells in self.records if not blank(raw)),
+            None,
+        )
+
+    @property
+    def rows(self) -> Iterator[list[str]]:
+        """The remaining data records as lists of cells (blank lines included)."""
+        delimiter = self.delimiter
+        for raw, cells in self.records:
+            yield raw.rstrip("\r\n").split(delimiter) if cells is None else cells
+
+    def _feed(self) -> Iterator[str]:
+        slot, captured, lines = self._slot, self._captured, self._lines
+        while True:
+            if slot:
+                yield slot.pop()
+                continue
+            line = next(lines, None)
+            if line is None:
+                return
+            captured.append(line)
+            yield line
+
+    def _split(self) -> Iterator[tuple[str, list[str] | None]]:
+        slot, captured, reader = self._slot, self._captured, self._reader
+        for line in self._lines:
+            if '"' not in line:
+                yield line, None
+                continue
+            slot.append(line)
+            captured.clear()
+            cells = next(reader, None)
+            if cells is None:  # cannot happen: the slot holds a non-empty line
+                return
+            yield (line + "".join(captured) if captured else line), cells
 
     @property
     def token(self) -> FileToken:
@@ -196,13 +266,35 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class RowWriter:
+    """Writes a CSV file's new content: rows as cells through the csv module (minimal
+    quoting, the file's line terminator), and records read from the old file copied
+    verbatim as their raw text, so untouched rows keep every byte."""
+
+    def __init__(self, text: io.TextIOWrapper, delimiter: str, fmt: Format) -> None:
+        self._text = text
+        self._csv = csv.writer(text, delimiter=delimiter, lineterminator=fmt.lineterminator)
+        self._terminator = fmt.lineterminator
+        #: ``write(raw)``: copy raw record text (see :meth:`end_raw`).
+        self.write = text.write
+        #: ``writerow(cells)`` / ``writerows(rows)``: write rows of cells.
+        self.writerow = self._csv.writerow
+        self.writerows = self._csv.writerows
+
+    def end_raw(self, last: str | None) -> None:
+        """After raw copies whose last record was ``last``: add the line break the
+        old file's last line may lack, so that rows can follow."""
+        if last and not last.endswith(("\n", "\r")):
+            self._text.write(self._terminator)
+
+
 @contextmanager
-def csv_writer(out: BinaryIO, delimiter: str, fmt: Format, *, bom: bool) -> Iterator[Any]:
-    """A csv writer with minimal quoting that encodes rows as UTF-8 into ``out``
-    (with a leading byte order mark when ``bom``), in the file's line terminator."""
+def csv_writer(out: BinaryIO, delimiter: str, fmt: Format, *, bom: bool) -> Iterator[RowWriter]:
+    """A :class:`RowWriter` that encodes as UTF-8 into ``out`` (with a leading byte
+    order mark when ``bom``)."""
     text = io.TextIOWrapper(out, encoding="utf-8-sig" if bom else "utf-8", newline="")
     try:
-        yield csv.writer(text, delimiter=delimiter, lineterminator=fmt.lineterminator)
+        yield RowWriter(text, delimiter, fmt)
         text.flush()
     finally:
         text.detach()

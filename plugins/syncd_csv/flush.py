@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-from syncd_csv.files import CsvSource, Format, atomic_write, csv_writer
+from syncd_csv.files import CsvSource, Format, atomic_write, cells_of, csv_writer, record_id
 from syncd_csv.layout import Layout
 from syncd_csv.pending import PendingWrites
 
@@ -50,36 +49,37 @@ def _rewrite(
     pending: PendingWrites,
     delimiter: str,
 ) -> list[list[str]]:
-    """Stream the rows through, dropping deleted ones and replacing updated ones, then
-    append the created rows; unknown columns and row order are kept."""
+    """Stream the records through, dropping deleted ones and replacing updated ones,
+    then append the created rows; unknown columns and row order are kept, and rows
+    nothing touched are copied byte for byte."""
     written: list[list[str]] = []
     fmt = source.format if source is not None else Format()
     changed = source is None or source.header is None
     touched = pending.deletes | pending.updates.keys()
     id_col = layout.id_col
-
-    def rows() -> Iterator[list[str]]:
-        nonlocal changed
-        for row in source.rows if source is not None else ():
-            # most rows are untouched: pass them on without a call
-            if (row[id_col] if len(row) > id_col else None) not in touched:
-                yield row
-                continue
-            new = pending.rewrite(row, layout)
-            if new is None:
-                changed = True
-                continue
-            if new is not row:
-                written.append(new)
-                changed = changed or new != layout.padded(row)
-            yield new
-
     with (
         atomic_write(path) as atomic,
         csv_writer(atomic.out, delimiter, fmt, bom=fmt.bom) as writer,
     ):
         writer.writerow(layout.header)
-        writer.writerows(rows())
+        last = None
+        copy = writer.write
+        for raw, cells in source.records if source is not None else ():
+            if record_id(raw, cells, delimiter, id_col) not in touched:
+                copy(raw)
+                last = raw
+                continue
+            writer.end_raw(last)
+            last = None
+            row = cells_of(raw, cells, delimiter)
+            new = pending.rewrite(row, layout)
+            if new is None:
+                changed = True
+                continue
+            written.append(new)
+            changed = changed or new != layout.padded(row)
+            writer.writerow(new)
+        writer.end_raw(last)
         writer.writerows(pending.creates.values())
         written.extend(pending.creates.values())
         atomic.unchanged = not changed and not pending.creates
