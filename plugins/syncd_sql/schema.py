@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, MetaData, Row, Table, true
 
 from syncd.connector import ConfigurationError, Record
-from syncd.entities import CANONICAL_FIELDS
+from syncd.entities import BOOLEAN_FIELDS, CANONICAL_FIELDS
 
 from .database import Database
 from .markers import STAMP_TYPES, live_clause, modified_at, version_of
 from .settings import SqlEntitySettings, SqlSettings
-from .values import CoercionError, python_type, read_value, to_column
+from .values import (
+    CoercionError,
+    column_writer,
+    python_type,
+    read_text,
+    read_value,
+    to_column,
+)
 
 
 @dataclass(frozen=True)
@@ -33,16 +40,24 @@ class EntityTable:
     deleted: Column[Any] | None
     columns: Mapping[str, Column[Any]]
     selected: Sequence[Column[Any]] = field(init=False)
-    _positions: Sequence[tuple[str, int]] = field(init=False)
+    #: (field, position in a selected row, reader of the value)
+    _positions: Sequence[tuple[str, int, Callable[[str, Any], Any]]] = field(init=False)
+    #: field -> (column name, writer of a value)
+    _writers: Mapping[str, tuple[str, Callable[[Any], Any]]] = field(init=False)
 
     def __post_init__(self) -> None:
         keys = [c for c in (self.id, self.updated_at, self.deleted) if c is not None]
         mapped = list({col.name: col for col in self.columns.values()}.values())
         selected = keys + mapped
         position = {column.name: index for index, column in enumerate(selected)}
-        positions = [(name, position[col.name]) for name, col in self.columns.items()]
+        positions = [
+            (name, position[col.name], read_value if name in BOOLEAN_FIELDS else read_text)
+            for name, col in self.columns.items()
+        ]
+        writers = {name: (col.name, column_writer(col)) for name, col in self.columns.items()}
         object.__setattr__(self, "selected", selected)
         object.__setattr__(self, "_positions", positions)
+        object.__setattr__(self, "_writers", writers)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -66,7 +81,7 @@ class EntityTable:
         stamp = self.stamp(row)
         return Record(
             id=str(row[0]),
-            fields={name: read_value(name, row[pos]) for name, pos in self._positions},
+            fields={name: read(name, row[pos]) for name, pos, read in self._positions},
             version=version_of(stamp),
             modified_at=modified_at(stamp),
         )
@@ -95,10 +110,11 @@ class EntityTable:
         """Column values for the mapped ones among ``fields``, coerced to the columns'
         types; unmapped fields are ignored. Raises :class:`CoercionError`."""
         values: dict[str, Any] = {}
+        writers = self._writers
         for name, value in fields.items():
-            column = self.columns.get(name)
-            if column is not None:
-                values[column.name] = to_column(value, column)
+            writer = writers.get(name)
+            if writer is not None:
+                values[writer[0]] = writer[1](value)
         return values
 
 

@@ -41,21 +41,42 @@ def is_aware(column: Column[Any]) -> bool:
 def to_column(value: Any, column: Column[Any]) -> Any:
     """Coerce a canonical value to ``column``'s python type; raise
     :class:`CoercionError` naming the column when it cannot be done."""
+    return column_writer(column)(value)
+
+
+def column_writer(column: Column[Any]) -> Callable[[Any], Any]:
+    """:func:`to_column` for one column, with the column's type looked up once: what
+    a table keeps per column, since it runs for every value written."""
     kind = python_type(column)
-    if value is None:
-        return None
-    if kind is not str and isinstance(value, str) and not value.strip():
-        return None
     convert = _CONVERTERS.get(kind) if kind is not None else None
-    if convert is None:
-        return value
-    try:
-        return convert(value, column)
-    except (ValueError, TypeError, ArithmeticError) as exc:
+
+    def failed(value: Any, exc: Exception) -> CoercionError:
         type_name = kind.__name__ if kind else "?"
-        raise CoercionError(
-            f"column {column.name}: cannot store {value!r} as {type_name} ({exc})"
-        ) from None
+        return CoercionError(f"column {column.name}: cannot store {value!r} as {type_name} ({exc})")
+
+    if kind is str:
+
+        def write_text(value: Any) -> Any:
+            if value is None or type(value) is str:
+                return value
+            try:
+                return _text(value, column)
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise failed(value, exc) from None
+
+        return write_text
+
+    def write(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if convert is None:
+            return value
+        try:
+            return convert(value, column)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise failed(value, exc) from None
+
+    return write
 
 
 def _text(value: Any, _column: Column[Any]) -> str:
@@ -157,3 +178,10 @@ def read_value(field: str, value: Any) -> Any:
         return canonical_value(field, value)
     except ValueError:
         return None
+
+
+def read_text(field: str, value: Any) -> Any:
+    """:func:`read_value` for a field that is not boolean, quick for text values."""
+    if type(value) is str:
+        return value if value.strip() else None
+    return read_value(field, value)

@@ -8,7 +8,6 @@ and the commit leaves a trace the next run resolves instead of creating again.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +23,7 @@ from syncd.connector import (
 )
 from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
-from syncd.engine.records import dump, fingerprint, patched
+from syncd.engine.records import dump, fingerprint, new_key, patched
 from syncd.state import BindingRow
 from syncd.state.store import BatchCommit
 
@@ -165,7 +164,7 @@ class Applier:
         if (flow.recreate_deleted or op.kind == "bind") and flow.may_create:
             op.kind = "create"
             op.send = {k: v for k, v in (op.source_fields or {}).items() if v is not None}
-            op.key = op.key or _new_key()
+            op.key = op.key or new_key()
             creates.append(op)
             return
         op.kind = "skip"
@@ -178,7 +177,7 @@ class Applier:
             return
         flow = self.flow
         for op in ops:
-            op.key = op.key or _new_key()
+            op.key = op.key or new_key()
         if not self.dry_run:
             intent = pack(
                 ops[0].entity,
@@ -416,6 +415,3 @@ class Applier:
         if self.on_item is not None:
             self.on_item(item)
 
-
-def _new_key() -> str:
-    return uuid.uuid4().hex

@@ -11,9 +11,10 @@ created.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from syncd.engine.records import new_key
 
 #: ``target_data`` of a row that holds a batch (older rows hold one create each).
 BATCH = "batch"
@@ -30,7 +31,7 @@ def pack(
         for key, source_id, source, sent in creates
     )
     return {
-        "key": uuid.uuid4().hex,
+        "key": new_key(),
         "entity": entity,
         "target_side": target_side,
         "source_id": "",

@@ -8,14 +8,13 @@ with a reason. It reads bindings and candidates in bulk per page and never write
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.connector import Connector, Record
 from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
-from syncd.engine.records import changed_fields, dump, fingerprint, without_empty
+from syncd.engine.records import changed_fields, dump, fingerprint, new_key, without_empty
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
 from syncd.entities import REFERENCES, normalize_key
@@ -94,6 +93,9 @@ class Planner:
         self.check_failures = True
         #: serialised snapshots of the page being planned, by their hash
         self.serials: dict[str, str] = {}
+        #: Set by the page loop when the pair had no binding of this entity as it began:
+        #: the ids planned so far, the only ones that can have been bound since.
+        self.fresh: set[str] | None = None
 
     # -- entry points -------------------------------------------------------------------
 
@@ -103,7 +105,7 @@ class Planner:
         """Plan a page: records read from the source and ids deleted there."""
         flow, entity = self.flow, self.rules.entity
         ids = [r.id for r in records] + list(deleted)
-        bindings = flow.store.bindings_for(flow.pair, entity, flow.source_side, ids)
+        bindings = self._bindings(ids)
         failures: dict[str, str | None] = {}
         if self.check_failures and records:
             failures = flow.store.permanent_failures(
@@ -156,6 +158,17 @@ class Planner:
         self.serials.clear()
         return ops
 
+    def _bindings(self, ids: list[str]) -> dict[str, BindingRow]:
+        """The bindings of source records ``ids``, not looked up when none can exist."""
+        flow = self.flow
+        if self.fresh is not None:
+            again = [i for i in ids if i in self.fresh]
+            self.fresh.update(ids)
+            ids = again
+        if not ids:
+            return {}
+        return flow.store.bindings_for(flow.pair, self.rules.entity, flow.source_side, ids)
+
     # -- bound records ------------------------------------------------------------------
 
     def _current_targets(self, bindings: Sequence[BindingRow]) -> dict[str, Record]:
@@ -187,7 +200,7 @@ class Planner:
         if gone:
             if flow.recreate_deleted and flow.may_create:
                 op = self._op("create", record, fields, digest, binding)
-                op.key = uuid.uuid4().hex
+                op.key = new_key()
                 return op
             binding.set("deleted", flow.target_side, True)
             reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
@@ -307,7 +320,11 @@ class Planner:
                 continue
             found = flow.target.find(entity, key_field, wanted)
             candidate_ids = [c.id for cands in found.values() for c in cands]
-            taken = flow.store.bindings_for(flow.pair, entity, flow.target_side, candidate_ids)
+            taken = (
+                flow.store.bindings_for(flow.pair, entity, flow.target_side, candidate_ids)
+                if candidate_ids
+                else {}
+            )
             still: list[tuple[Record, dict[str, Any], str]] = []
             for record, fields, digest in remaining:
                 key = keyed[record.id]
@@ -331,7 +348,7 @@ class Planner:
         for record, fields, digest in remaining:
             if flow.may_create:
                 op = self._op("create", record, fields, digest, None)
-                op.key = uuid.uuid4().hex
+                op.key = new_key()
             else:
                 reason = f"no match, and creating on {flow.target_side} is not allowed"
                 op = self._op("skip", record, fields, digest, None, reason)

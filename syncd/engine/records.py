@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,11 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 def dump(fields: Mapping[str, Any]) -> str:
     """Serialise canonical fields the same way every time (the stored snapshot)."""
     return _encode(fields)
+
+
+def new_key() -> str:
+    """A fresh random key (128 bits as 32 hex digits) for a create or an intent."""
+    return os.urandom(16).hex()
 
 
 def fingerprint(serialised: str) -> str:

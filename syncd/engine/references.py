@@ -34,6 +34,9 @@ class ReferenceTranslator:
         self.target_side = target_side
         self.source_has = COMPANY in source.entities()
         self.target_has = COMPANY in target.entities()
+        #: Company bindings found so far: they do not change while one entity type
+        #: syncs in one direction (companies sync first), so each is looked up once.
+        self._bound: dict[str, str] = {}
 
     def translate(self, values: Iterable[str]) -> dict[str, str | None]:
         """Source value -> target value, or None where it cannot be translated yet."""
@@ -49,13 +52,14 @@ class ReferenceTranslator:
         return {value: value for value in wanted}
 
     def _by_binding(self, ids: list[str]) -> dict[str, str | None]:
-        bound = self.store.bindings_for(self.pair, COMPANY, self.source_side, ids)
-        result: dict[str, str | None] = {}
-        for source_id in ids:
-            binding = bound.get(source_id)
-            usable = binding is not None and not binding.get("deleted", self.target_side)
-            result[source_id] = binding.id_on(self.target_side) if usable and binding else None
-        return result
+        known = self._bound
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            bound = self.store.bindings_for(self.pair, COMPANY, self.source_side, unknown)
+            for source_id, binding in bound.items():
+                if not binding.get("deleted", self.target_side):
+                    known[source_id] = binding.id_on(self.target_side)
+        return {source_id: known.get(source_id) for source_id in ids}
 
     def _to_names(self, ids: list[str]) -> dict[str, str | None]:
         field = NAME_FIELD[COMPANY]

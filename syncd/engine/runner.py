@@ -303,6 +303,7 @@ class _EntityRun:
         store = flow.store
         cursor = None if full else store.cursor(flow.pair, flow.source_side, self.entity)
         track = store.has_bindings(flow.pair, self.entity)
+        self.planner.fresh = None if track else set()
         seen: set[str] = set()
         complete = True
         threshold = max(1, flow.target.batch_size)
@@ -323,6 +324,7 @@ class _EntityRun:
             if writes >= threshold or self.pending_records >= MAX_PENDING_RECORDS:
                 self.flush()
         self.flush()
+        self.planner.fresh = None
         if complete and track:
             self._infer_deletions(seen)
 

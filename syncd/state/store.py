@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
+from syncd.state.bulk import insert_rows
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
     Binding,
@@ -315,12 +316,9 @@ class Store:
                 ]
                 conn.execute(stmt, params)
             if batch.new_bindings:
-                params = [
-                    {**b.values(), "pair": pair, "updated_at": stamp} for b in batch.new_bindings
-                ]
-                conn.execute(BINDING.insert(), params)
-            if batch.items:
-                conn.execute(RUN_ITEM.insert(), [{**i, "run_id": run_id} for i in batch.items])
+                rows = [b.values() for b in batch.new_bindings]
+                insert_rows(conn, BINDING, rows, {"pair": pair, "updated_at": stamp})
+            insert_rows(conn, RUN_ITEM, batch.items, {"run_id": run_id})
             for chunk in _chunks(batch.done_intents):
                 conn.execute(delete(INTENT).where(INTENT.c.key.in_(chunk)))
             self._write_retries(conn, pair, batch, stamp)
