@@ -7,6 +7,7 @@ but some records failed, 2 bad usage or configuration, 3 the daemon is needed.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import traceback
@@ -397,6 +398,20 @@ def version() -> None:
     print(__version__)
 
 
+def tune_gc() -> None:
+    """Make the cyclic garbage collector fit a sync process.
+
+    A run allocates millions of short-lived, acyclic objects (records, fields,
+    operations): with the default thresholds the collector runs every 700
+    allocations and walks everything start-up created each time it reaches the
+    oldest generation, a quarter of a large run's time. What start-up built is
+    frozen (never walked again) and the youngest generation is collected every
+    50,000 allocations, which costs little memory.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 50)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``syncd`` console script: one error handler for all.
 
@@ -404,6 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     :class:`UserError` and unexpected errors become one line on stderr."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    tune_gc()
     try:
         app(args=args, prog_name="syncd")
     except UserError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, delete, func, insert, select, update
 
 from syncd.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
+from syncd.sqlbulk import insert_rows
 
 from .batch import CHUNK, PendingRow, Redo, invalid, not_found, run_batch
 from .database import Database
@@ -67,7 +68,7 @@ class Writer:
         for columns, group in groups.items():
             if column.name in columns or not columns:
                 raise Redo()
-            conn.execute(insert(self.table.table), [row.values for row in group])
+            insert_rows(conn, self.table.table, [row.values for row in group])
             last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
             first = last - len(group) + 1
             count = conn.execute(

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
-from syncd.state.bulk import insert_rows
+from syncd.sqlbulk import insert_rows
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
     Binding,

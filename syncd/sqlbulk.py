@@ -1,6 +1,7 @@
 """Bulk inserts sent straight to the database driver's ``executemany``.
 
-The engine records thousands of rows per batch (bindings, run items). Through
+The engine records thousands of rows per batch (bindings, run items), and the sql
+connector inserts thousands of records. Through
 SQLAlchemy's ``conn.execute(table.insert(), rows)`` most of that time goes into
 building each row's parameters; here a row becomes a tuple with one C-level call and
 only columns whose type needs it (booleans on SQLite, say) are converted, with the
@@ -34,7 +35,7 @@ def insert_rows(
     rows: Sequence[Mapping[str, Any]],
     constants: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert ``rows`` (all with the same keys, in the same order) into ``table``,
+    """Insert ``rows`` (all with the same keys, in any order) into ``table``,
     each with the ``constants`` columns added."""
     if not rows:
         return
