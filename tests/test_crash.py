@@ -4,6 +4,7 @@ and the next run writes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import random
 import signal
@@ -188,7 +189,16 @@ def test_pausing_mid_run_stops_the_run_after_its_batch(setup: Path) -> None:
     ``resume`` the pair completes without a duplicate."""
     proc = daemon_mid_run(setup)
     try:
-        assert syncd("pause", "to-sql", config=setup).code == 0
+        # The run is quicker than starting `syncd pause`, so the daemon is held still
+        # (SIGSTOP) while the pause is requested. If it was stopped inside a state-store
+        # transaction, the pause waits for it (busy timeout): it is let go after 3 s.
+        proc.send_signal(signal.SIGSTOP)
+        argv = [SYNCD, "--config", str(setup), "pause", "to-sql"]
+        pause = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            pause.wait(timeout=3)
+        proc.send_signal(signal.SIGCONT)
+        assert pause.wait(timeout=60) == 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with sqlite3.connect(setup.parent / "state.db", timeout=10) as db:

@@ -303,11 +303,13 @@ class Applier:
         fields: dict[str, Any],
         version: str | None,
         serial: str | None = None,
+        digest: str | None = None,
     ) -> None:
+        """Record the target's snapshot; ``serial`` and its ``digest`` when known."""
         side = self.flow.target_side
         data = serial if serial is not None else dump(fields)
         binding.set("data", side, data)
-        binding.set("hash", side, fingerprint(data))
+        binding.set("hash", side, digest if serial is not None and digest else fingerprint(data))
         binding.set("version", side, version)
         binding.set("deleted", side, False)
 
@@ -332,6 +334,11 @@ class Applier:
 
     def _bind_new(self, commit: BatchCommit, op: Op, fields: dict[str, Any] | None = None) -> None:
         flow = self.flow
+        if fields is not None and op.binding is None and fields == op.source_fields:
+            # the common create: it sent the source snapshot as it is, so both sides
+            # share one serialisation and hash
+            self._bind_copy(commit, op)
+            return
         binding = op.binding
         if binding is None:
             ids = {flow.source_side: op.source_id, flow.target_side: op.target_id or ""}
@@ -346,13 +353,36 @@ class Applier:
         if fields is None:
             target_fields = patched(op.target_fields or {}, op.send)
         elif fields == op.source_fields:
-            # a create that sent the source snapshot as it is
             target_fields, serial = fields, self._source_serial(op)
         elif fields is op.send:
             target_fields, serial = fields, self._sent_serial(op)
         else:
             target_fields = patched(fields, {})
         self._snapshot_target(binding, target_fields, op.target_version, serial)
+        self._cleared(commit, op)
+
+    def _bind_copy(self, commit: BatchCommit, op: Op) -> None:
+        """A new binding whose target snapshot equals the source's."""
+        data = self._source_serial(op)
+        digest = op.source_hash or fingerprint(data)
+        target_id = op.target_id or ""
+        if self.flow.source_side == "left":
+            left, right = (op.source_id, op.source_version), (target_id, op.target_version)
+        else:
+            left, right = (target_id, op.target_version), (op.source_id, op.source_version)
+        binding = BindingRow(
+            None,
+            op.entity,
+            left[0],
+            right[0],
+            left_hash=digest,
+            right_hash=digest,
+            left_data=data,
+            right_data=data,
+            left_version=left[1],
+            right_version=right[1],
+        )
+        commit.new_bindings.append(binding)
         self._cleared(commit, op)
 
     def _cleared(self, commit: BatchCommit, op: Op) -> None:

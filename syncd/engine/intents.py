@@ -18,7 +18,8 @@ from syncd.engine.records import new_key
 
 #: ``target_data`` of a row that holds a batch (older rows hold one create each).
 BATCH = "batch"
-_key = json.JSONEncoder(ensure_ascii=False).encode
+#: A string as a JSON string literal (the C encoder itself: ids and keys are strings).
+_key = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def pack(
