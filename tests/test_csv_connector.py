@@ -466,3 +466,68 @@ def test_a_file_with_carriage_return_line_breaks(tmp_path: Path) -> None:
     conn.flush()
     assert path.read_bytes().endswith(b"\r1,a@x.org\r2,c@x.org,,,,,\r")
     assert [r.id for p in listing(conn, cursor=cursor) for r in p.records] == ["2"]
+
+
+# -- appends: in place, all or nothing --------------------------------------------------
+
+
+def test_creates_are_appended_in_place(tmp_path: Path) -> None:
+    """A flush of creates only adds bytes at the end (same inode, nothing copied) and
+    leaves no journal behind."""
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    inode = path.stat().st_ino
+    conn = connector(tmp_path)
+    conn.create("contact", [Create("k", {"email": "k@x.org"})])
+    conn.flush()
+    assert path.stat().st_ino == inode
+    assert path.read_bytes() == (CONTACTS + "1,a@x.org\r\nk,k@x.org,,,,,\r\n").encode()
+    assert [p.name for p in path.parent.iterdir()] == ["contacts.csv"]
+
+
+def interrupted_append(monkeypatch: pytest.MonkeyPatch, conn: CsvConnector, part: int) -> None:
+    """Flush a create, dying after ``part`` bytes of it reached the file itself."""
+    from syncd_csv import append
+
+    def die(path: Path, size: int, data: bytes) -> None:
+        with path.open("r+b") as handle:
+            handle.seek(size)
+            handle.write(data[:part])
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(append, "_apply", die)
+    conn.create("contact", [Create("k", {"email": "k@x.org"})])
+    with pytest.raises(KeyboardInterrupt):
+        conn.flush()
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("part", [0, 5])
+def test_an_interrupted_append_is_finished_before_the_next_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: int
+) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    interrupted_append(monkeypatch, connector(tmp_path), part)
+    assert (tmp_path / "books" / ".contacts.csv.append").exists()
+    assert sorted(records(connector(tmp_path))) == ["1", "k"]
+    assert path.read_bytes() == (CONTACTS + "1,a@x.org\r\nk,k@x.org,,,,,\r\n").encode()
+    assert not (tmp_path / "books" / ".contacts.csv.append").exists()
+
+
+def test_an_incomplete_journal_is_dropped_and_the_file_kept(tmp_path: Path) -> None:
+    original = CONTACTS + "1,a@x.org\r\n"
+    path = write(tmp_path, original)
+    journal = tmp_path / "books" / ".contacts.csv.append"
+    journal.write_bytes(b"syncd-csv-append 1 %d 40\nk,k@x" % len(original))
+    assert sorted(records(connector(tmp_path))) == ["1"]
+    assert path.read_bytes() == original.encode() and not journal.exists()
+
+
+def test_a_journal_is_not_replayed_over_a_file_someone_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n")
+    interrupted_append(monkeypatch, connector(tmp_path), 5)
+    edited = CONTACTS + "1,a@x.org\r\n2,someone@else.org\r\n"
+    path.write_bytes(edited.encode())
+    assert sorted(records(connector(tmp_path))) == ["1", "2"]
+    assert path.read_bytes() == edited.encode()

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syncd.connector import ConfigurationError
+from syncd_csv.append import recover
+from syncd_csv.durable import fsync_directory
 
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
 DEFAULT_LINETERMINATOR = "\r\n"
@@ -63,7 +65,9 @@ def file_token(stat: os.stat_result | None) -> FileToken:
 
 def stat_file(path: Path) -> os.stat_result | None:
     """Stat a CSV file; None when it does not exist yet, an error when its directory
-    does not exist either (a misspelt ``path`` must not look like an empty table)."""
+    does not exist either (a misspelt ``path`` must not look like an empty table).
+    An append a crash interrupted is finished (or dropped) first."""
+    recover(path)
     try:
         return os.stat(path)
     except FileNotFoundError:
@@ -165,16 +169,17 @@ class CsvSource:
         """The version stamp of the file being read, taken before reading it."""
         return file_token(self.stat)
 
-    def copy_to(self, out: BinaryIO, lineterminator: str) -> None:
-        """Copy the file's bytes unchanged to ``out``, making sure they end with a line
-        break so that rows can be appended. ``rows`` cannot be used afterwards."""
-        binary = self._text.detach()
-        binary.seek(0)
-        shutil.copyfileobj(binary, out, _COPY_CHUNK)
-        if binary.tell():
-            binary.seek(-1, os.SEEK_END)
-            if binary.read(1) not in (b"\n", b"\r"):
-                out.write(lineterminator.encode())
+    def ends_with_line_break(self) -> bool:
+        """True when the file is empty or its last byte ends a line, so that rows can
+        be appended as they are."""
+        if not self.stat.st_size:
+            return True
+        binary = self._text.buffer
+        position = binary.tell()
+        binary.seek(-1, os.SEEK_END)
+        last = binary.read(1)
+        binary.seek(position)
+        return last in (b"\n", b"\r")
 
 
 @contextmanager
@@ -183,7 +188,9 @@ def open_source(path: Path, delimiter: str) -> Iterator[CsvSource | None]:
 
     Undecodable or malformed content is reported as :class:`ConfigurationError` (an
     operator must fix the file) rather than as a traceback from the csv module.
+    An append a crash interrupted is finished (or dropped) first.
     """
+    recover(path)
     try:
         binary = open(path, "rb")  # noqa: SIM115 - closed by the with block below
     except FileNotFoundError:
@@ -224,7 +231,7 @@ class AtomicFile:
         with suppress(FileNotFoundError):
             shutil.copymode(self.path, self.temp)
         os.replace(self.temp, self.path)
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
     def discard(self) -> None:
         """Throw the temporary file away, leaving the original untouched."""
@@ -251,19 +258,6 @@ def atomic_write(path: Path) -> Iterator[AtomicFile]:
     except BaseException:
         atomic.discard()
         raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory; the rename still holds
-        pass
-    finally:
-        os.close(fd)
 
 
 class RowWriter:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from syncd_csv.append import append_bytes
 from syncd_csv.files import CsvSource, Format, atomic_write, cells_of, csv_writer, record_id
 from syncd_csv.layout import Layout
 from syncd_csv.pending import PendingWrites
@@ -19,10 +21,10 @@ def apply_pending(
     """Write ``pending`` into the file ``source`` was opened from (None: the file does
     not exist yet) and return the rows written with new content.
 
-    Creates alone are appended to a byte copy of the file, without parsing it;
-    otherwise the file is streamed through row by row. Either way the new file
-    replaces the old one atomically, and a rewrite that changes nothing (deleting rows
-    that are already gone) leaves the file untouched.
+    Creates alone are appended in place, all or nothing (see :mod:`.append`), without
+    reading the file; otherwise the file is streamed through row by row into a new
+    file that replaces the old one atomically. A rewrite that changes nothing
+    (deleting rows that are already gone) leaves the file untouched.
     """
     pending.relayout(layout.header)
     if source is not None and source.header is not None and pending.only_creates():
@@ -33,12 +35,15 @@ def apply_pending(
 def _append(
     path: Path, source: CsvSource, pending: PendingWrites, delimiter: str
 ) -> list[list[str]]:
+    """Add the created rows at the end of the file, in place (see :mod:`.append`)."""
     created = list(pending.creates.values())
     fmt = source.format
-    with atomic_write(path) as atomic:
-        source.copy_to(atomic.out, fmt.lineterminator)
-        with csv_writer(atomic.out, delimiter, fmt, bom=False) as writer:
-            writer.writerows(created)
+    out = io.BytesIO()
+    if not source.ends_with_line_break():
+        out.write(fmt.lineterminator.encode())
+    with csv_writer(out, delimiter, fmt, bom=False) as writer:
+        writer.writerows(created)
+    append_bytes(path, source.stat.st_size, out.getvalue())
     return created
 
 
