@@ -151,18 +151,31 @@ class CsvSource:
             captured.append(line)
             yield line
 
+    @property
+    def lines(self) -> Iterator[str]:
+        """The remaining lines, for loops that handle plain lines themselves: a line
+        holding a quote character must go through :meth:`quoted` (which may consume
+        more lines) to become a record. :attr:`records` does exactly that."""
+        return self._lines
+
+    def quoted(self, line: str) -> tuple[str, list[str]]:
+        """The record that starts with ``line`` (which holds a quote): its raw text,
+        continuation lines included, and its cells as the csv module reads them."""
+        self._slot.append(line)
+        captured = self._captured
+        captured.clear()
+        cells = next(self._reader, None)
+        if cells is None:  # cannot happen: the slot holds a non-empty line
+            cells = []
+        return (line + "".join(captured) if captured else line), cells
+
     def _split(self) -> Iterator[tuple[str, list[str] | None]]:
-        slot, captured, reader = self._slot, self._captured, self._reader
+        quoted = self.quoted
         for line in self._lines:
             if '"' not in line:
                 yield line, None
-                continue
-            slot.append(line)
-            captured.clear()
-            cells = next(reader, None)
-            if cells is None:  # cannot happen: the slot holds a non-empty line
-                return
-            yield (line + "".join(captured) if captured else line), cells
+            else:
+                yield quoted(line)
 
     @property
     def token(self) -> FileToken:
