@@ -16,7 +16,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table, bindparam
 from sqlalchemy.engine import Dialect
 
 
@@ -45,10 +45,7 @@ def insert_rows(
     if statement is None:  # a driver that only takes named parameters
         conn.execute(table.insert(), [{**row, **constants} for row in rows])
         return
-    const = tuple(
-        value if convert is None else convert(value)
-        for value, convert in zip(constants.values(), statement.constant_converters, strict=True)
-    )
+    const = _constants(statement, constants)
     get = itemgetter(*keys)
     params: list[Any]
     if len(keys) == 1:
@@ -60,6 +57,74 @@ def insert_rows(
     conn.exec_driver_sql(statement.sql, params)
 
 
+def update_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Update rows of ``table`` by their ``key`` column: each of ``rows`` (all with the
+    same keys) holds the key's value and the new values of the other columns it
+    names; the ``constants`` columns are set on every row."""
+    if not rows:
+        return
+    constants = constants or {}
+    columns = tuple(name for name in rows[0] if name != key)
+    statement = _statement(conn.dialect, table, (*columns, key), tuple(constants), key)
+    if statement is None:
+        bound = {name: bindparam(f"p_{name}") for name in (*columns, *constants)}
+        where = table.c[key] == bindparam("p_key")
+        values = [
+            {**{f"p_{n}": v for n, v in row.items() if n != key}, "p_key": row[key]}
+            | {f"p_{n}": v for n, v in constants.items()}
+            for row in rows
+        ]
+        conn.execute(table.update().where(where).values(bound), values)
+        return
+    get = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    const = _constants(statement, constants)
+    params = [get(row) + const + (row[key],) for row in rows]
+    if statement.converters:
+        params = [_converted(row, statement.converters) for row in params]
+    conn.exec_driver_sql(statement.sql, params)
+
+
+def execute_many(
+    conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Run ``statement`` (an UPDATE or DELETE with ``bindparam`` placeholders named
+    like the keys of ``rows``, all with the same keys) once per row through the
+    driver's ``executemany``; returns the number of rows it matched in all."""
+    if not rows:
+        return 0
+    dialect = conn.dialect
+    keys = list(rows[0])
+    compiled = statement.compile(dialect=dialect, column_keys=keys)
+    names = compiled.positiontup if compiled.positional else None
+    if not names:
+        return conn.execute(statement, list(rows)).rowcount
+    binds = compiled.binds
+    fixed = {name: binds[name].effective_value for name in names if name not in rows[0]}
+    get = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    params = [get({**fixed, **row}) for row in rows]
+    converters = tuple(
+        (position, convert)
+        for position, name in enumerate(names)
+        if (convert := binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+    )
+    if converters:
+        params = [_converted(row, converters) for row in params]
+    return conn.exec_driver_sql(str(compiled), params).rowcount
+
+
+def _constants(statement: _Statement, constants: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        value if convert is None else convert(value)
+        for value, convert in zip(constants.values(), statement.constant_converters, strict=True)
+    )
+
+
 def _converted(
     row: tuple[Any, ...], converters: tuple[tuple[int, Callable[[Any], Any]], ...]
 ) -> tuple[Any, ...]:
@@ -69,32 +134,50 @@ def _converted(
     return tuple(values)
 
 
+_MARKS: dict[str, Callable[[int], str]] = {
+    "qmark": lambda _n: "?",
+    "format": lambda _n: "%s",
+    "pyformat": lambda _n: "%s",
+    "numeric": lambda n: f":{n}",
+    "numeric_dollar": lambda n: f"${n}",
+}
+
+
 @lru_cache(maxsize=64)
 def _statement(
-    dialect: Dialect, table: Table, keys: tuple[str, ...], constants: tuple[str, ...]
+    dialect: Dialect,
+    table: Table,
+    keys: tuple[str, ...],
+    constants: tuple[str, ...],
+    where: str | None = None,
 ) -> _Statement | None:
-    names = (*keys, *constants)
-    style = dialect.paramstyle
-    if style == "qmark":
-        marks = ["?"] * len(names)
-    elif style in ("format", "pyformat"):
-        marks = ["%s"] * len(names)
-    elif style == "numeric":
-        marks = [f":{n}" for n in range(1, len(names) + 1)]
-    elif style == "numeric_dollar":
-        marks = [f"${n}" for n in range(1, len(names) + 1)]
-    else:
+    """The INSERT of ``keys`` then ``constants``; or, with ``where`` (the last of
+    ``keys``), the UPDATE setting the other keys and the constants on the row whose
+    ``where`` column has the given value. Parameters go in that order. None for a
+    driver that takes only named parameters."""
+    mark = _MARKS.get(dialect.paramstyle)
+    if mark is None:
         return None
-    quote = dialect.identifier_preparer.quote
-    target = dialect.identifier_preparer.format_table(table)
-    columns = ", ".join(quote(table.c[name].name) for name in names)
-    sql = f"INSERT INTO {target} ({columns}) VALUES ({', '.join(marks)})"
+    preparer = dialect.identifier_preparer
+    target = preparer.format_table(table)
+    row_keys = keys if where is None else keys[:-1]
+    order = (*row_keys, *constants) if where is None else (*row_keys, *constants, where)
+    marks = [mark(n) for n in range(1, len(order) + 1)]
+    columns = [preparer.quote(table.c[name].name) for name in order]
+    if where is None:
+        sql = f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+        row_positions = list(range(len(row_keys)))
+    else:
+        sets = ", ".join(f"{c} = {m}" for c, m in zip(columns[:-1], marks[:-1], strict=True))
+        sql = f"UPDATE {target} SET {sets} WHERE {columns[-1]} = {marks[-1]}"
+        row_positions = [*range(len(row_keys)), len(order) - 1]
     processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
     ]
     converters = tuple(
         (position, convert)
-        for position, convert in enumerate(processors[: len(keys)])
-        if convert is not None
+        for position in row_positions
+        if (convert := processors[position]) is not None
     )
-    return _Statement(sql, converters, tuple(processors[len(keys) :]))
+    start = len(row_keys)
+    return _Statement(sql, converters, tuple(processors[start : start + len(constants)]))

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
 
 from syncd.connector import WriteResult
+from syncd.sqlbulk import execute_many
 
 from .batch import PendingRow, Redo, conflict, not_found
 from .markers import stamp_now, version_of
@@ -42,7 +43,7 @@ def update_fast(
         results[row.index] = WriteResult(id=row.record_id, version=version_of(stamp))
     for names, params in groups.items():
         statement = _statement(table, optimistic=_VERSION in names)
-        if conn.execute(statement, params).rowcount != len(params):
+        if execute_many(conn, statement, params) != len(params):
             raise Redo
     return results
 

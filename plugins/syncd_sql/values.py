@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column
@@ -44,6 +45,7 @@ def to_column(value: Any, column: Column[Any]) -> Any:
     return column_writer(column)(value)
 
 
+@lru_cache(maxsize=1024)
 def column_writer(column: Column[Any]) -> Callable[[Any], Any]:
     """:func:`to_column` for one column, with the column's type looked up once: what
     a table keeps per column, since it runs for every value written."""

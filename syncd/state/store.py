@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, bindparam, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
-from syncd.sqlbulk import insert_rows
+from syncd.sqlbulk import insert_rows, update_rows
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
     Binding,
@@ -313,12 +313,8 @@ class Store:
             for chunk in _chunks(batch.dropped_bindings):
                 conn.execute(delete(BINDING).where(BINDING.c.id.in_(chunk)))
             if batch.changed_bindings:
-                stmt = update(BINDING).where(BINDING.c.id == bindparam("b_id"))
-                params = [
-                    {**b.values(), "b_id": b.id, "updated_at": stamp}
-                    for b in batch.changed_bindings
-                ]
-                conn.execute(stmt, params)
+                rows = [{**b.values(), "id": b.id} for b in batch.changed_bindings]
+                update_rows(conn, BINDING, rows, "id", {"updated_at": stamp})
             if batch.new_bindings:
                 rows = [b.values() for b in batch.new_bindings]
                 insert_rows(conn, BINDING, rows, {"pair": pair, "updated_at": stamp})
