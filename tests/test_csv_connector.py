@@ -531,3 +531,51 @@ def test_a_journal_is_not_replayed_over_a_file_someone_changed(
     path.write_bytes(edited.encode())
     assert sorted(records(connector(tmp_path))) == ["1", "2"]
     assert path.read_bytes() == edited.encode()
+
+
+# -- rewrites that copy byte ranges around the rows they change --------------------------
+
+
+def test_updates_and_deletes_among_non_ascii_rows_with_a_bom(tmp_path: Path) -> None:
+    """Byte offsets, not character counts: rows after multi-byte text are found."""
+    text = CONTACTS + "1,zoë@x.org,,Ünïcödé,Zoë\r\n2,b@x.org,,,Bob\r\n3,c@x.org,,,Cy\r\n"
+    path = write(tmp_path, text, bom=True)
+    conn = connector(tmp_path)
+    assert conn.update("contact", [Update("2", {"first_name": "Bøb"})])[0].ok
+    assert conn.delete("contact", [Delete("3")])[0].ok
+    conn.flush()
+    expected = text.replace("2,b@x.org,,,Bob", "2,b@x.org,,,Bøb,,")
+    expected = expected.replace("3,c@x.org,,,Cy\r\n", "")
+    assert path.read_bytes() == codecs.BOM_UTF8 + expected.encode()
+
+
+def test_deleting_the_unterminated_last_row_and_creating_one(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org")
+    conn = connector(tmp_path)
+    assert conn.update("contact", [Update("1", {"first_name": "Al"})])[0].ok
+    assert conn.delete("contact", [Delete("2", conn.get("contact", ["2"])["2"].version)])[0].ok
+    conn.create("contact", [Create("k", {"email": "k@x.org"})])
+    conn.flush()
+    assert path.read_bytes() == (CONTACTS + "1,a@x.org,,,Al,,\r\nk,k@x.org,,,,,\r\n").encode()
+
+
+def test_rows_sharing_an_id_are_all_rewritten(tmp_path: Path) -> None:
+    """A malformed file with one id twice: every row with it changes, as a row by row
+    rewrite would do."""
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n1,dup@x.org\r\n")
+    conn = connector(tmp_path)
+    assert conn.update("contact", [Update("1", {"first_name": "One"})])[0].ok
+    conn.flush()
+    lines = path.read_text().splitlines()
+    assert lines[1].endswith(",One,,") and lines[3].endswith(",One,,")
+    assert lines[3].startswith("1,dup@x.org")
+
+
+def test_a_file_edited_between_update_and_flush_is_rewritten_row_by_row(tmp_path: Path) -> None:
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n")
+    conn = connector(tmp_path)
+    assert conn.update("contact", [Update("2", {"first_name": "Bo"})])[0].ok
+    path.write_bytes((CONTACTS + "0,new@x.org\r\n1,a@x.org\r\n2,b@x.org\r\n").encode())
+    conn.flush()
+    expected = CONTACTS + "0,new@x.org\r\n1,a@x.org\r\n2,b@x.org,,,Bo,,\r\n"
+    assert path.read_bytes() == expected.encode()

@@ -26,16 +26,15 @@ from syncd_csv.digests import DIGEST_SIZE, RowDigests
 from syncd_csv.files import (
     CsvSource,
     FileToken,
-    cells_of,
     file_token,
     open_source,
-    record_id,
     stat_file,
 )
 from syncd_csv.flush import apply_pending
 from syncd_csv.index import KeyIndex
 from syncd_csv.layout import Layout, resolve_layout, row_version
 from syncd_csv.pending import PendingWrites
+from syncd_csv.scan import Found, scan
 from syncd_csv.settings import CsvEntitySettings, CsvSettings
 
 
@@ -71,9 +70,10 @@ class CsvConnector(Connector):
         self._layouts: dict[str, Layout] = {}
         self._pending: dict[str, PendingWrites] = {}
         self._indexes: dict[tuple[str, str], KeyIndex] = {}
-        #: The raw rows the last :meth:`get` read, with the file version they came
-        #: from: the writes that usually follow need not read the file again.
-        self._recent: dict[str, tuple[FileToken, dict[str, list[str]]]] = {}
+        #: Rows read by id (get, update, delete) from the current version of each
+        #: file: writes that follow a get need not read the file again, and the flush
+        #: knows where the rows it changes sit.
+        self._found: dict[str, Found] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -92,7 +92,7 @@ class CsvConnector(Connector):
         self._layouts.clear()
         self._pending.clear()
         self._indexes.clear()
-        self._recent.clear()
+        self._found.clear()
 
     # -- capabilities -----------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class CsvConnector(Connector):
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         """Fetch records by id with one pass over the file (stops when all are found)."""
-        layout, rows = self._scan(entity, ids, remember=True)
+        layout, rows = self._scan(entity, ids)
         found = {rid: layout.record(row) for rid, row in rows.items()}
         return {rid: record for rid, record in found.items() if record is not None}
 
@@ -271,35 +271,24 @@ class CsvConnector(Connector):
         gone = deleted() if deleted is not None else []
         yield Page(records=page, deleted=gone, cursor=cursor(), full=complete)
 
-    def _scan(
-        self, entity: str, ids: Iterable[str], *, remember: bool = False
-    ) -> tuple[Layout, dict[str, list[str]]]:
-        """One pass over the file collecting the raw rows of ``ids`` (first match),
-        or none when the rows the last :meth:`get` read cover them and the file has
-        not changed since. ``remember`` keeps the rows found for that purpose."""
+    def _scan(self, entity: str, ids: Iterable[str]) -> tuple[Layout, dict[str, list[str]]]:
+        """The raw rows of ``ids`` (first match), read in one pass over the file unless
+        earlier passes over the same version of it found them already."""
         wanted = set(ids)
-        recent = self._recent.get(entity)
-        if (
-            recent is not None
-            and wanted
-            and wanted <= recent[1].keys()
-            and recent[0] == file_token(stat_file(self._path(entity)))
-        ):
-            return self._layout(entity), {rid: recent[1][rid] for rid in wanted}
-        rows: dict[str, list[str]] = {}
-        with self._read(entity) as (source, layout):
-            if source is None or not wanted:
-                return layout, rows
-            delimiter, id_col = source.delimiter, layout.id_col
-            for raw, cells in source.records:
-                rid = record_id(raw, cells, delimiter, id_col)
-                if rid in wanted and rid not in rows:
-                    rows[rid] = cells_of(raw, cells, delimiter)
-                    if len(rows) == len(wanted):
-                        break
-            if remember and len(rows) <= self.batch_size:
-                self._recent[entity] = (source.token, rows)
-        return layout, rows
+        found = self._found.get(entity)
+        token = file_token(stat_file(self._path(entity)))
+        if found is None or found.token != token:
+            found = self._found[entity] = Found(token)
+        if wanted and not found.covers(wanted):
+            with self._read(entity) as (source, layout):
+                if source is None:
+                    found.missing |= wanted
+                else:
+                    if source.token != found.token:
+                        found = self._found[entity] = Found(source.token)
+                    scan(source, layout.id_col, wanted - found.rows.keys() - found.missing, found)
+        rows = found.rows
+        return self._layout(entity), {rid: rows[rid] for rid in wanted if rid in rows}
 
     def _key_index(self, entity: str, field: str) -> KeyIndex:
         """The index of ``field``'s values, built on first use and rebuilt when the file
@@ -358,7 +347,10 @@ class CsvConnector(Connector):
         try:
             with self._read(entity) as (source, layout):
                 before = source.token if source is not None else None
-                written = apply_pending(path, source, layout, pending, self.settings.delimiter)
+                found = self._found.get(entity)
+                written = apply_pending(
+                    path, source, layout, pending, self.settings.delimiter, found
+                )
             after = file_token(stat_file(path))
         except OSError as exc:
             raise ConnectorError(f"{self.name}: cannot write {path}: {exc}") from exc

@@ -75,6 +75,11 @@ def stat_file(path: Path) -> os.stat_result | None:
         return None
 
 
+def byte_length(raw: str) -> int:
+    """The length of a record's raw text in the file, in bytes (UTF-8)."""
+    return len(raw) if raw.isascii() else len(raw.encode())
+
+
 def blank(raw: str) -> bool:
     """True for a record that is only a line break (the csv module reads it as ``[]``)."""
     return not raw.rstrip("\r\n")
@@ -127,10 +132,14 @@ class CsvSource:
         #: Data records after the header as (raw text, cells or None); consumed once.
         self.records: Iterator[tuple[str, list[str] | None]] = self._split()
         #: The first non-blank row, or None for an empty file.
-        self.header: list[str] | None = next(
-            (cells_of(raw, cells, delimiter) for raw, cells in self.records if not blank(raw)),
-            None,
-        )
+        self.header: list[str] | None = None
+        #: The byte offset of the first data record (after the header).
+        self.data_start = len(codecs.BOM_UTF8) if self.format.bom else 0
+        for raw, cells in self.records:
+            self.data_start += byte_length(raw)
+            if not blank(raw):
+                self.header = cells_of(raw, cells, delimiter)
+                break
 
     @property
     def rows(self) -> Iterator[list[str]]:

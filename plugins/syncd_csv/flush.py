@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 from syncd_csv.append import append_bytes
 from syncd_csv.files import CsvSource, Format, atomic_write, cells_of, csv_writer, record_id
 from syncd_csv.layout import Layout
 from syncd_csv.pending import PendingWrites
+from syncd_csv.scan import Found
 
 
 def apply_pending(
@@ -17,19 +20,115 @@ def apply_pending(
     layout: Layout,
     pending: PendingWrites,
     delimiter: str,
+    found: Found | None = None,
 ) -> list[list[str]]:
     """Write ``pending`` into the file ``source`` was opened from (None: the file does
     not exist yet) and return the rows written with new content.
 
     Creates alone are appended in place, all or nothing (see :mod:`.append`), without
-    reading the file; otherwise the file is streamed through row by row into a new
-    file that replaces the old one atomically. A rewrite that changes nothing
-    (deleting rows that are already gone) leaves the file untouched.
+    reading the file. Otherwise a new file replaces the old one atomically: when
+    ``found`` (the rows read by id from this very version of the file) knows where
+    every row to change sits, the rest is copied as byte ranges; else the file is
+    streamed through row by row. A rewrite that changes nothing (deleting rows that
+    are already gone) leaves the file untouched.
     """
     pending.relayout(layout.header)
-    if source is not None and source.header is not None and pending.only_creates():
-        return _append(path, source, pending, delimiter)
+    if source is not None and source.header is not None:
+        if pending.only_creates():
+            return _append(path, source, pending, delimiter)
+        if found is not None and _located(source, pending, found):
+            return _splice(path, source, layout, pending, delimiter, found)
     return _rewrite(path, source, layout, pending, delimiter)
+
+
+def _located(source: CsvSource, pending: PendingWrites, found: Found) -> bool:
+    """True when ``found`` describes the file ``source`` reads and holds the place of
+    every row the pending updates and deletes touch (or knows it is not there)."""
+    if found.token != source.token:
+        return False
+    spans = found.spans
+    return all(
+        spans.get(rid) is not None or rid in found.missing
+        for rid in (*pending.updates, *pending.deletes)
+    )
+
+
+def _splice(
+    path: Path,
+    source: CsvSource,
+    layout: Layout,
+    pending: PendingWrites,
+    delimiter: str,
+    found: Found,
+) -> list[list[str]]:
+    """Copy the file as byte ranges around the rows to change, write those rows anew
+    (or drop them), then append the created rows."""
+    fmt = source.format
+    written: list[list[str]] = []
+    edits: list[tuple[int, int, list[str] | None]] = []
+    changed = False
+    for rid in (*pending.updates, *pending.deletes):
+        span = found.spans.get(rid)
+        if span is None:  # a deletion of a row that is already gone
+            continue
+        row = found.rows[rid]
+        new = pending.rewrite(row, layout)
+        if new is not None and new == layout.padded(row):
+            continue
+        changed = True
+        if new is not None:
+            written.append(new)
+        edits.append((*span, new))
+    edits.sort(key=lambda edit: edit[0])
+    created = list(pending.creates.values())
+    with atomic_write(path) as atomic, open(path, "rb") as old:
+        if not changed and not created:
+            atomic.unchanged = True
+            return written
+        out = _Output(atomic.out)
+        position = 0
+        for offset, length, new in edits:
+            out.copy(old, position, offset - position)
+            if new is not None:
+                out.write(_encoded([new], delimiter, fmt))
+            position = offset + length
+        out.copy(old, position, source.stat.st_size - position)
+        if created:
+            if out.last not in (b"", b"\n", b"\r"):
+                out.write(fmt.lineterminator.encode())
+            out.write(_encoded(created, delimiter, fmt))
+    return [*written, *created]
+
+
+class _Output:
+    """The new file's bytes, remembering the last one written."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.out.write(data)
+            self.last = data[-1:]
+
+    def copy(self, old: BinaryIO, start: int, count: int) -> None:
+        """Copy ``count`` bytes of ``old`` from ``start``."""
+        old.seek(start)
+        while count > 0:
+            chunk = old.read(min(count, 1 << 20))
+            if not chunk:
+                break
+            self.write(chunk)
+            count -= len(chunk)
+
+
+def _encoded(rows: list[list[str]], delimiter: str, fmt: Format) -> bytes:
+    """Rows as the csv module writes them (minimal quoting), in the file's line
+    terminator, as UTF-8."""
+    text = io.StringIO(newline="")
+    csv.writer(text, delimiter=delimiter, lineterminator=fmt.lineterminator).writerows(rows)
+    return text.getvalue().encode()
 
 
 def _append(
