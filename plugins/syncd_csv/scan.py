@@ -41,6 +41,10 @@ def scan(source: CsvSource, id_col: int, wanted: set[str], found: Found) -> None
         if '"' in raw:
             raw, cells = quoted(raw)
             rid = cells[id_col] if len(cells) > id_col else None
+        elif id_col == 0:  # the usual layout, and the quickest to read
+            cells = None
+            at = raw.find(delimiter)
+            rid = raw[:at] if at >= 0 else raw.rstrip("\r\n")
         else:
             cells = None
             parts = raw.split(delimiter, id_col + 1)
