@@ -47,10 +47,12 @@ class CsvConnector(Connector):
       with ``full``) the listing is complete.
     * A record's ``version`` is a hash of its row's cells; ``modified_at`` is unknown.
     * New records take the engine's idempotency key as id (``client_ids``).
-    * Writes are buffered and applied by :meth:`flush`, which replaces each touched
-      file atomically, keeping row order and columns it does not map. Reads see the
-      files as last flushed. Writes still pending at :meth:`close` are discarded: the
-      engine flushes before it commits, so that is what a crash would do too.
+    * Writes are buffered and applied by :meth:`flush`, all or nothing per file:
+      creates alone are appended in place through a journal, other writes replace the
+      file atomically, keeping row order, untouched rows' bytes and columns it does
+      not map (see :mod:`syncd_csv.flush`). Reads see the files as last flushed.
+      Writes still pending at :meth:`close` are discarded: the engine flushes before
+      it commits, so that is what a crash would do too.
     * A missing file is an empty table, created on the first write; a missing
       directory is a :class:`ConfigurationError` (never created: a misspelt ``path``
       must not read as "every record was deleted").
