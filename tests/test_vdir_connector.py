@@ -92,10 +92,21 @@ def test_listing_paging_cursor_and_no_change_run(tmp_path: Path) -> None:
     finally:
         for path in (tmp_path / "cards").glob("*.vcf"):
             path.chmod(0o644)
+    # Only what changed comes back: a removed card as a deletion, an edited one as a
+    # record; the other cards are not read.
     (tmp_path / "cards" / "c.vcf").unlink()
     again = list(conn.changes("contact", cursor))
-    assert sorted(r.id for p in again for r in p.records) == ["a", "b"]
-    assert again[-1].cursor != cursor
+    assert [(p.records, p.deleted, p.full) for p in again] == [([], ["c"], False)]
+    assert again[-1].cursor not in (None, cursor)
+    b = tmp_path / "cards" / "b.vcf"
+    b.write_text(b.read_text().replace("b@x.example", "b2@x.example"))
+    os.utime(b, ns=(b.stat().st_mtime_ns + 10**9,) * 2)
+    third = list(conn.changes("contact", again[-1].cursor))
+    assert [r.id for p in third for r in p.records] == ["b"] and not third[-1].full
+    assert third[-1].records[0].fields["email"] == "b2@x.example"
+    # A full listing ignores the cursor.
+    full = list(conn.changes("contact", third[-1].cursor, full=True))
+    assert sorted(r.id for p in full for r in p.records) == ["a", "b"] and full[-1].full
 
 
 def test_writes_versions_conflicts_and_idempotent_create(tmp_path: Path) -> None:
@@ -127,6 +138,19 @@ def test_find_by_normalised_email(tmp_path: Path) -> None:
     (tmp_path / "cards" / "a.vcf").write_text(V4)
     found = conn.find("contact", "email", ["bo@ek.example", "nobody@x"])
     assert [r.id for r in found["bo@ek.example"]] == ["a"]
+    # The index built by that search follows our own writes...
+    conn.create("contact", [Create("k", {"email": "New@X.example"})])
+    assert [r.id for r in conn.find("contact", "email", ["new@x.example"])["new@x.example"]] == [
+        "k"
+    ]
+    conn.update("contact", [Update("k", {"email": "newer@x.example"})])
+    assert "new@x.example" not in conn.find("contact", "email", ["new@x.example"])
+    assert conn.find("contact", "email", ["newer@x.example"])
+    # ...and a card another program adds is found too (the folder changed under us).
+    (tmp_path / "cards" / "o.vcf").write_text(V4.replace("bo@ek.example", "other@x.example"))
+    assert [
+        r.id for r in conn.find("contact", "email", ["other@x.example"])["other@x.example"]
+    ] == ["o"]
 
 
 CONFIG = """

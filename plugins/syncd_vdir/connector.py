@@ -23,7 +23,13 @@ from syncd.connector import (
 )
 from syncd.entities import CONTACT, normalize_key
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
-from syncd_vdir.folder import file_version, snapshot, snapshot_digest, write_atomic
+from syncd_vdir.folder import (
+    FolderCursor,
+    file_version,
+    snapshot,
+    snapshot_digest,
+    write_atomic,
+)
 
 
 class VdirSettings(ConnectorSettings):
@@ -57,6 +63,9 @@ class VdirConnector(Connector):
     def __init__(self, name: str, settings: ConnectorSettings, base_dir: Path) -> None:
         super().__init__(name, settings, base_dir)
         self.directory = base_dir / Path(self.settings.path).expanduser()
+        #: field -> normalised value -> card ids, per run (see _key_index)
+        self._indexes: dict[str, dict[str, set[str]]] = {}
+        self._index_stamp: int | None = None
 
     def open(self) -> None:
         """A missing folder is a configuration error (never created: a misspelt path
@@ -65,6 +74,11 @@ class VdirConnector(Connector):
             raise ConfigurationError(
                 f"{self.name}: folder {self.directory} does not exist (create it or fix 'path')"
             )
+
+    def close(self) -> None:
+        """Forget the per-run search indexes."""
+        self._indexes.clear()
+        self._index_stamp = None
 
     def entities(self) -> Collection[str]:
         """An address book holds contacts only."""
@@ -78,24 +92,40 @@ class VdirConnector(Connector):
     # -- reads ------------------------------------------------------------------------
 
     def changes(self, entity: str, cursor: str | None, *, full: bool = False) -> Iterator[Page]:
-        """List every card; when the folder's stat snapshot equals ``cursor`` (and not
-        ``full``) yield one empty page having read no file."""
+        """The cards changed since ``cursor``. The cursor keeps every file's version
+        (modification time and size), so an unchanged folder yields one empty page
+        having read no file, and a changed one yields only the new and changed cards
+        and the ids of removed ones. Without a cursor (or with ``full``) every card."""
         self._check_entity(entity)
         versions = snapshot(self.directory, self.settings.suffix)
         token = snapshot_digest(versions, self.settings.suffix)
-        if not full and cursor == token:
+        before = None if full else FolderCursor.decode(cursor)
+        if before is not None and before.digest == token:
             yield Page(cursor=cursor)
             return
-        ids = sorted(versions)
+        now = FolderCursor(token, versions).encode()
+        if before is None:
+            ids = sorted(versions)
+            deleted: list[str] = []
+        else:
+            old = before.files
+            ids = sorted(rid for rid, version in versions.items() if old.get(rid) != version)
+            deleted = sorted(before.files.keys() - versions.keys())
+        complete = before is None
         size = self.settings.page_size
         if not ids:
-            yield Page(cursor=token, full=True)
+            yield Page(deleted=deleted, cursor=now, full=complete)
             return
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
             last = start + size >= len(ids)
             records = [r for rid in chunk if (r := self._read(rid)) is not None]
-            yield Page(records=records, cursor=token if last else None, full=True)
+            yield Page(
+                records=records,
+                deleted=deleted if last else [],
+                cursor=now if last else None,
+                full=complete,
+            )
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         """Read the named cards; missing or unreadable files are absent."""
@@ -108,13 +138,16 @@ class VdirConnector(Connector):
         return found
 
     def find(self, entity: str, field: str, keys: Collection[str]) -> Mapping[str, list[Record]]:
-        """Find cards by a normalised field value (reads every card)."""
+        """Find cards by a normalised field value. The first search of a field reads
+        every card once to index it; later ones read only the candidates."""
         self._check_entity(entity)
         wanted = {key for key in keys if key}
         if not wanted or field not in CONTACT_FIELDS:
             return {}
+        index = self._key_index(field)
+        candidates = sorted({rid for key in wanted for rid in index.get(key, ())})
         found: dict[str, list[Record]] = {}
-        for rid in sorted(snapshot(self.directory, self.settings.suffix)):
+        for rid in candidates:
             record = self._read(rid)
             if record is None:
                 continue
@@ -136,14 +169,18 @@ class VdirConnector(Connector):
                 results.append(WriteResult(id=item.key, version=file_version(path.stat())))
                 continue
             version = write_atomic(path, new_card(item.key, item.fields))
+            self._indexed(item.key, item.fields)
             results.append(WriteResult(id=item.key, version=version))
+        self._folder_written()
         return results
 
     def update(self, entity: str, items: Sequence[Update]) -> list[WriteResult]:
         """Patch cards; a card changed since the version the engine read is a
         retryable conflict and is not written."""
         self._check_entity(entity)
-        return [self._update_one(item) for item in items]
+        results = [self._update_one(item) for item in items]
+        self._folder_written()
+        return results
 
     def delete(self, entity: str, items: Sequence[Delete]) -> list[WriteResult]:
         """Remove card files; a file already gone counts as deleted, one changed since
@@ -162,6 +199,7 @@ class VdirConnector(Connector):
                 continue
             path.unlink(missing_ok=True)
             results.append(WriteResult(id=item.id))
+        self._folder_written()
         return results
 
     # -- internals --------------------------------------------------------------------
@@ -169,6 +207,41 @@ class VdirConnector(Connector):
     def _check_entity(self, entity: str) -> None:
         if entity != CONTACT:
             raise ConfigurationError(f"{self.name}: a vdir address book serves contacts only")
+
+    def _key_index(self, field: str) -> dict[str, set[str]]:
+        """Normalised value of ``field`` -> ids of the cards holding it, built by
+        reading every card once per run, and again when someone else changed the
+        folder (its modification time moved other than by our own writes)."""
+        stamp = self._folder_stamp()
+        if stamp != self._index_stamp:
+            self._indexes.clear()
+            self._index_stamp = stamp
+        index = self._indexes.get(field)
+        if index is None:
+            index = self._indexes[field] = {}
+            for rid in snapshot(self.directory, self.settings.suffix):
+                record = self._read(rid)
+                key = normalize_key(field, record.fields.get(field)) if record else None
+                if key:
+                    index.setdefault(key, set()).add(rid)
+        return index
+
+    def _indexed(self, rid: str, fields: Mapping[str, object]) -> None:
+        """Note the values a write gave card ``rid`` in the indexes (stale entries of
+        its old values only cost a read that finds no match)."""
+        for field, index in self._indexes.items():
+            if field in fields:
+                key = normalize_key(field, fields[field])
+                if key:
+                    index.setdefault(key, set()).add(rid)
+
+    def _folder_written(self) -> None:
+        """Our own writes moved the folder's modification time: the indexes stay."""
+        if self._indexes:
+            self._index_stamp = self._folder_stamp()
+
+    def _folder_stamp(self) -> int:
+        return self.directory.stat().st_mtime_ns
 
     def _path(self, rid: str) -> Path:
         return self.directory / f"{rid}{self.settings.suffix}"
@@ -197,7 +270,9 @@ class VdirConnector(Connector):
             patched = patch_card(text, item.fields)
         except VCardError as exc:
             return WriteResult(id=item.id, error=RecordError(ErrorKind.INVALID, str(exc)))
-        return WriteResult(id=item.id, version=write_atomic(path, patched))
+        version = write_atomic(path, patched)
+        self._indexed(item.id, item.fields)
+        return WriteResult(id=item.id, version=version)
 
 
 def _conflict(rid: str) -> RecordError:
