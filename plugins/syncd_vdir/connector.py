@@ -28,7 +28,7 @@ from syncd_vdir.folder import (
     file_version,
     snapshot,
     snapshot_digest,
-    write_atomic,
+    write_all,
 )
 
 
@@ -162,25 +162,41 @@ class VdirConnector(Connector):
         """Write new cards named after the create keys. A file already there under the
         key is the same write intent again and is returned as created."""
         self._check_entity(entity)
-        results = []
+        results: list[WriteResult | None] = []
+        new: list[tuple[int, Create]] = []
         for item in items:
             path = self._path(item.key)
             if path.exists():
                 results.append(WriteResult(id=item.key, version=file_version(path.stat())))
-                continue
-            version = write_atomic(path, new_card(item.key, item.fields))
+            else:
+                new.append((len(results), item))
+                results.append(None)
+        writes = [(self._path(item.key), new_card(item.key, item.fields)) for _, item in new]
+        for (index, item), version in zip(new, write_all(writes), strict=True):
             self._indexed(item.key, item.fields)
-            results.append(WriteResult(id=item.key, version=version))
+            results[index] = WriteResult(id=item.key, version=version)
         self._folder_written()
-        return results
+        return [result for result in results if result is not None]
 
     def update(self, entity: str, items: Sequence[Update]) -> list[WriteResult]:
         """Patch cards; a card changed since the version the engine read is a
         retryable conflict and is not written."""
         self._check_entity(entity)
-        results = [self._update_one(item) for item in items]
+        results: list[WriteResult | None] = []
+        writes: list[tuple[int, Update, str]] = []
+        for item in items:
+            checked = self._patched(item)
+            if isinstance(checked, WriteResult):
+                results.append(checked)
+            else:
+                writes.append((len(results), item, checked))
+                results.append(None)
+        versions = write_all([(self._path(item.id), text) for _, item, text in writes])
+        for (index, item, _), version in zip(writes, versions, strict=True):
+            self._indexed(item.id, item.fields)
+            results[index] = WriteResult(id=item.id, version=version)
         self._folder_written()
-        return results
+        return [result for result in results if result is not None]
 
     def delete(self, entity: str, items: Sequence[Delete]) -> list[WriteResult]:
         """Remove card files; a file already gone counts as deleted, one changed since
@@ -256,7 +272,8 @@ class VdirConnector(Connector):
         except (FileNotFoundError, VCardError, UnicodeDecodeError):
             return None
 
-    def _update_one(self, item: Update) -> WriteResult:
+    def _patched(self, item: Update) -> WriteResult | str:
+        """The card text after ``item``, or the failed result when it cannot be done."""
         path = self._path(item.id)
         try:
             current = file_version(path.stat())
@@ -267,12 +284,9 @@ class VdirConnector(Connector):
         if item.version is not None and item.version != current:
             return WriteResult(id=item.id, error=_conflict(item.id))
         try:
-            patched = patch_card(text, item.fields)
+            return patch_card(text, item.fields)
         except VCardError as exc:
             return WriteResult(id=item.id, error=RecordError(ErrorKind.INVALID, str(exc)))
-        version = write_atomic(path, patched)
-        self._indexed(item.id, item.fields)
-        return WriteResult(id=item.id, version=version)
 
 
 def _conflict(rid: str) -> RecordError:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import os
+import sys
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import blake2b
 from pathlib import Path
@@ -79,17 +82,67 @@ class FolderCursor:
 _PREFIX = "files1|"
 
 
-def write_atomic(path: Path, text: str) -> str:
-    """Replace ``path`` with ``text`` atomically (temp file, fsync, rename); return the
-    new version."""
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+def write_all(files: list[tuple[Path, str]]) -> list[str]:
+    """Replace several files in one folder, each atomically: every new content goes to
+    a temporary file, all of them are made durable at once (one ``syncfs`` of the file
+    system where the platform has it, else an fsync per file), and only then is each
+    renamed into place; returns the new versions in order. A crash leaves every file
+    either as it was or complete, never half-written."""
+    if not files:
+        return []
+    temps: list[str] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return file_version(path.stat())
+        for path, text in files:
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                if not _SYNCFS:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        if _SYNCFS:
+            _sync_file_system(files[0][0].parent)
+        for (path, _), tmp in zip(files, temps, strict=True):
+            os.replace(tmp, path)
+        temps.clear()
+    finally:
+        for tmp in temps:
+            Path(tmp).unlink(missing_ok=True)
+    _fsync_directory(files[0][0].parent)
+    return [file_version(path.stat()) for path, _ in files]
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return syncfs
+
+
+_SYNCFS = _load_syncfs() if sys.platform.startswith("linux") else None
+
+
+def _sync_file_system(directory: Path) -> None:
+    assert _SYNCFS is not None
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            error = ctypes.get_errno()
+            raise ConnectorError(f"cannot sync {directory}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory; the rename still holds
+        pass
+    finally:
+        os.close(fd)
