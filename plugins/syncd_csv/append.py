@@ -24,7 +24,7 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from syncd_csv.durable import fsync_directory
+from syncd.fsutil import fsync_directory
 
 _MAGIC = b"syncd-csv-append 1"
 

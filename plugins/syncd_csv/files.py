@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syncd.connector import ConfigurationError
+from syncd.fsutil import fsync_directory
 from syncd_csv.append import recover
-from syncd_csv.durable import fsync_directory
 
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
 DEFAULT_LINETERMINATOR = "\r\n"

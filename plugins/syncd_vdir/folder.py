@@ -14,6 +14,7 @@ from hashlib import blake2b
 from pathlib import Path
 
 from syncd.connector import ConnectorError
+from syncd.fsutil import fsync_directory
 
 
 def file_version(stat: os.stat_result) -> str:
@@ -108,7 +109,7 @@ def write_all(files: list[tuple[Path, str]]) -> list[str]:
     finally:
         for tmp in temps:
             Path(tmp).unlink(missing_ok=True)
-    _fsync_directory(files[0][0].parent)
+    fsync_directory(files[0][0].parent)
     return [file_version(path.stat()) for path, _ in files]
 
 
@@ -131,18 +132,5 @@ def _sync_file_system(directory: Path) -> None:
         if _SYNCFS(fd) != 0:
             error = ctypes.get_errno()
             raise ConnectorError(f"cannot sync {directory}: {os.strerror(error)}")
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory; the rename still holds
-        pass
     finally:
         os.close(fd)

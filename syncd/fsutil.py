@@ -1,4 +1,4 @@
-"""Making file-system changes durable."""
+"""Making file-system changes durable, for connectors that write files."""
 
 from __future__ import annotations
 
