@@ -83,3 +83,13 @@ def test_pause_is_persisted(any_store: Store) -> None:
     assert Store(any_store.url).pair_states()["p"]["paused"] is True
     any_store.set_paused(["p"], False)
     assert any_store.pair_states()["p"]["paused"] is False
+
+
+def test_the_known_schema_head_is_the_newest_migration() -> None:
+    """The store skips Alembic when the schema is at ``HEAD``: it must be the newest
+    migration script, or a new migration would never run."""
+    from alembic.script import ScriptDirectory
+
+    from syncd.state.migrate import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
