@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,18 @@ right = "x"
     config.write_text(config.read_text().replace('type = "raises"', 'type = "nosuch"'))
     typo = syncd(env, "--config", str(config), "sync", "ab")
     assert typo.returncode == 2 and "connectors.x.type" in typo.stderr
+
+
+def test_the_builtin_plugins_load_without_pytest() -> None:
+    """A production install has no pytest: every built-in plugin (the memory one
+    included, which lives in ``syncd.testing``) must load without it."""
+    code = (
+        "import sys; sys.modules['pytest'] = None\n"
+        "from syncd.plugins import load_registry\n"
+        "registry = load_registry()\n"
+        "assert not registry.failures, registry.failures\n"
+        "assert 'memory' in registry.connectors\n"
+        "from syncd.testing import MemoryConnector\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
