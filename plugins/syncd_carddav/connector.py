@@ -26,14 +26,13 @@ from syncd.connector import (
     WriteResult,
 )
 from syncd.entities import CONTACT, normalize_key
+from syncd.listing import ListingCursor
 from syncd.secrets import Secret
 from syncd_carddav.dav import DavClient, InvalidToken, Member
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
 
 log = logging.getLogger("syncd.carddav")
 
-#: Cursor prefix for a listing cursor (servers without sync-collection).
-_FULL = "full:"
 
 
 class CardDavSettings(ConnectorSettings):
@@ -45,6 +44,10 @@ class CardDavSettings(ConnectorSettings):
     verify: bool | str = True
     timeout: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, ge=1)
+    #: attempts after the first for 5xx, 429 and network errors
+    retries: int = Field(default=4, ge=0)
+    #: seconds before the first retry, doubled each time (Retry-After wins when sent)
+    backoff: float = Field(default=0.5, ge=0)
 
 
 class CardDavConnector(Connector):
@@ -52,7 +55,8 @@ class CardDavConnector(Connector):
 
     * Reads use RFC 6578 sync-collection with the sync-token as cursor (deletions
       included); an invalid token falls back to a complete listing, logged. Servers
-      without sync-collection are listed with PROPFIND and read with multiget.
+      without sync-collection are listed with PROPFIND: the cursor keeps every card's
+      ETag, and only cards whose ETag changed are read (multiget).
     * A record's id is its resource name, its version the ETag.
     * Creates PUT a new resource named after the idempotency key with
       ``If-None-Match: *``; updates and deletes send ``If-Match`` and a 412 is a
@@ -71,6 +75,8 @@ class CardDavConnector(Connector):
     def __init__(self, name: str, settings: ConnectorSettings, base_dir: Path) -> None:
         super().__init__(name, settings, base_dir)
         self._dav: DavClient | None = None
+        #: set once the server refused sync-collection in this run
+        self._no_sync_collection = False
 
     def open(self) -> None:
         """Open the HTTP client and check the address book exists."""
@@ -83,7 +89,7 @@ class CardDavConnector(Connector):
         if isinstance(verify, str):
             verify = str(self.base_dir / Path(verify).expanduser())
         client = httpx.Client(auth=auth, verify=verify, timeout=s.timeout)
-        self._dav = DavClient(s.url, client, self.name)
+        self._dav = DavClient(s.url, client, self.name, retries=s.retries, backoff=s.backoff)
         try:
             self._dav.check()
         except BaseException:
@@ -120,7 +126,11 @@ class CardDavConnector(Connector):
     def changes(self, entity: str, cursor: str | None, *, full: bool = False) -> Iterator[Page]:
         """Pages of changed cards and deleted ids since the sync-token ``cursor``."""
         self._check_entity(entity)
-        token = "" if full or cursor is None or cursor.startswith(_FULL) else cursor
+        listed = ListingCursor.decode(cursor)
+        if listed is not None or self._no_sync_collection:
+            yield from self._listing_pages(None if full else listed)
+            return
+        token = "" if full or cursor is None else cursor
         try:
             members, new_token = self.dav.sync_collection(token)
         except InvalidToken as exc:
@@ -131,8 +141,14 @@ class CardDavConnector(Connector):
             )
             members, new_token = self.dav.sync_collection("")
             token = ""
-        except NotImplementedError:
-            yield from self._listing_pages()
+        except NotImplementedError as exc:
+            log.warning(
+                "%s: the server does not offer sync-collection (%s); comparing ETags instead",
+                self.name,
+                exc,
+            )
+            self._no_sync_collection = True
+            yield from self._listing_pages(None)
             return
         complete = token == ""
         live = [m for m in members if not m.gone and self.dav.href_to_name(m.href)]
@@ -143,9 +159,19 @@ class CardDavConnector(Connector):
         )
         yield from self._pages(live, deleted, new_token, complete)
 
-    def _listing_pages(self) -> Iterator[Page]:
-        members = [m for m in self.dav.listing() if self.dav.href_to_name(m.href)]
-        yield from self._pages(members, [], None, True)
+    def _listing_pages(self, before: ListingCursor | None) -> Iterator[Page]:
+        """For servers without sync-collection: list every card's ETag (one PROPFIND)
+        and fetch only those whose ETag changed since ``before`` (all without it)."""
+        members = {
+            name: m for m in self.dav.listing() if (name := self.dav.href_to_name(m.href))
+        }
+        now = ListingCursor.of({name: m.etag or "" for name, m in members.items()})
+        if before is None:
+            changed, deleted = sorted(members), []
+        else:
+            changed, deleted = before.changed(now.versions)
+        wanted = [members[name] for name in changed]
+        yield from self._pages(wanted, deleted, now.encode(), before is None)
 
     def _pages(
         self, members: list[Member], deleted: list[str], token: str | None, complete: bool
@@ -193,7 +219,7 @@ class CardDavConnector(Connector):
         if not wanted or field not in CONTACT_FIELDS:
             return {}
         found: dict[str, list[Record]] = {}
-        for page in self._listing_pages():
+        for page in self._listing_pages(None):
             for record in page.records:
                 key = normalize_key(field, record.fields.get(field))
                 if key in wanted:

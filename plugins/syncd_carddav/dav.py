@@ -19,6 +19,8 @@ from syncd.connector import (
 DAV = "DAV:"
 CARD = "urn:ietf:params:xml:ns:carddav"
 RETRIES = 4
+#: Server errors worth retrying: every 5xx but 501 Not Implemented.
+_RETRIED = frozenset(range(500, 600)) - {501}
 
 
 class InvalidToken(Exception):
@@ -47,20 +49,30 @@ class DavClient:
     """HTTP for one address book: connection reuse, retries with backoff on 5xx and
     429 (honouring Retry-After), run errors for 401/403 and a missing collection."""
 
-    def __init__(self, url: str, client: httpx.Client, name: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        client: httpx.Client,
+        name: str,
+        *,
+        retries: int = RETRIES,
+        backoff: float = 0.5,
+    ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.client = client
         self.name = name
         self.path = urlsplit(self.url).path
+        self.retries = retries
+        self.backoff = backoff
 
     def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
         """Send with retries; raise a run error for auth, transport and server faults."""
-        delay = 0.5
-        for attempt in range(RETRIES + 1):
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
             try:
                 response = self.client.request(method, url, **kwargs)  # type: ignore[arg-type]
             except httpx.TransportError as exc:
-                if attempt == RETRIES:
+                if attempt == self.retries:
                     raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
                 time.sleep(delay)
                 delay *= 2
@@ -69,8 +81,10 @@ class DavClient:
                 raise AuthError(
                     f"{self.name}: {self.url} refused the login: check username/password"
                 )
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt == RETRIES:
+            # 501: the server does not implement the request (a REPORT it lacks, say);
+            # asking again will not help, and the caller may have another way
+            if response.status_code == 429 or response.status_code in _RETRIED:
+                if attempt == self.retries:
                     if response.status_code == 429:
                         raise RateLimitedError(
                             f"{self.name}: rate limited by {self.url}", _retry_after(response)

@@ -22,14 +22,9 @@ from syncd.connector import (
     WriteResult,
 )
 from syncd.entities import CONTACT, normalize_key
+from syncd.listing import ListingCursor
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
-from syncd_vdir.folder import (
-    FolderCursor,
-    file_version,
-    snapshot,
-    snapshot_digest,
-    write_all,
-)
+from syncd_vdir.folder import file_version, snapshot, write_all
 
 
 class VdirSettings(ConnectorSettings):
@@ -98,23 +93,19 @@ class VdirConnector(Connector):
         and the ids of removed ones. Without a cursor (or with ``full``) every card."""
         self._check_entity(entity)
         versions = snapshot(self.directory, self.settings.suffix)
-        token = snapshot_digest(versions, self.settings.suffix)
-        before = None if full else FolderCursor.decode(cursor)
-        if before is not None and before.digest == token:
+        now = ListingCursor.of(versions, self.settings.suffix)
+        if not full and ListingCursor.digest_of(cursor) == now.digest:
             yield Page(cursor=cursor)
             return
-        now = FolderCursor(token, versions).encode()
+        before = None if full else ListingCursor.decode(cursor)
         if before is None:
-            ids = sorted(versions)
-            deleted: list[str] = []
+            ids, deleted = sorted(versions), []
         else:
-            old = before.files
-            ids = sorted(rid for rid, version in versions.items() if old.get(rid) != version)
-            deleted = sorted(before.files.keys() - versions.keys())
+            ids, deleted = before.changed(versions)
         complete = before is None
         size = self.settings.page_size
         if not ids:
-            yield Page(deleted=deleted, cursor=now, full=complete)
+            yield Page(deleted=deleted, cursor=now.encode(), full=complete)
             return
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
@@ -123,7 +114,7 @@ class VdirConnector(Connector):
             yield Page(
                 records=records,
                 deleted=deleted if last else [],
-                cursor=now if last else None,
+                cursor=now.encode() if last else None,
                 full=complete,
             )
 

@@ -1,0 +1,196 @@
+"""The carddav connector's HTTP behaviour against a real Radicale behind a small
+fault-injecting proxy: retries with backoff and Retry-After, run errors for a server
+that keeps failing or refuses access, per-record errors for a refused card, and a
+server without sync-collection (ETag listing)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from test_carddav_connector import radicale  # noqa: F401 - the fixture
+
+from syncd.connector import (
+    AuthError,
+    Create,
+    ErrorKind,
+    RateLimitedError,
+    UnavailableError,
+)
+from syncd_carddav import CardDavConnector, CardDavSettings
+
+#: Response headers not passed on: the proxy sends the body decoded, in one piece.
+_HOP_BY_HOP = ("content-length", "transfer-encoding", "connection", "content-encoding")
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests of ``method`` (whose body contains ``when``)
+    with ``status`` and ``headers`` instead of forwarding them."""
+
+    method: str
+    status: int
+    times: int = 1
+    when: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Proxy:
+    """A reverse proxy on 127.0.0.1 in front of ``upstream``, with injectable faults
+    and a log of the requests it saw as (method, path)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.seen: list[tuple[str, str]] = []
+        self.client = httpx.Client()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.seen.append((self.command, self.path))
+                for fault in proxy.faults:
+                    if fault.times and fault.method == self.command and fault.when in body:
+                        fault.times -= 1
+                        self.send_response(fault.status)
+                        for name, value in fault.headers.items():
+                            self.send_header(name, value)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                answer = proxy.client.request(
+                    self.command, proxy.upstream + self.path, headers=headers, content=body
+                )
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in _HOP_BY_HOP:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_PUT = do_DELETE = do_PROPFIND = do_REPORT = do_MKCOL = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def count(self, method: str) -> int:
+        return sum(1 for seen, _ in self.seen if seen == method)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.client.close()
+
+
+@pytest.fixture
+def proxy(radicale: str) -> Iterator[Proxy]:  # noqa: F811 - the fixture
+    """A proxy in front of the test Radicale; its ``book`` attribute is the address
+    book's URL through the proxy."""
+    base, path = radicale.split("/alice/", 1)
+    running = Proxy(base)
+    running.book = f"{running.url}/alice/{path}"  # type: ignore[attr-defined]
+    yield running
+    running.close()
+
+
+def connector(url: str, tmp_path: Path, **extra: object) -> CardDavConnector:
+    settings = CardDavSettings.model_validate(
+        {"url": url, "username": "alice", "password": "x", "backoff": 0.01, **extra}
+    )
+    conn = CardDavConnector("book", settings, base_dir=tmp_path)
+    conn.open()
+    return conn
+
+
+def test_a_503_with_retry_after_is_retried_after_the_delay(proxy: Proxy, tmp_path: Path) -> None:
+    conn = connector(proxy.book, tmp_path)  # type: ignore[attr-defined]
+    proxy.faults.append(Fault("PUT", 503, headers={"Retry-After": "1"}))
+    started = time.monotonic()
+    [result] = conn.create("contact", [Create("k", {"email": "k@x.example"})])
+    assert result.ok and result.version
+    assert proxy.count("PUT") == 2
+    assert time.monotonic() - started >= 1  # the server asked for a second
+
+
+def test_a_server_that_keeps_failing_fails_the_run(proxy: Proxy, tmp_path: Path) -> None:
+    proxy.faults.append(Fault("PROPFIND", 500, times=100))
+    with pytest.raises(UnavailableError, match="500"):
+        connector(proxy.book, tmp_path, retries=2)  # type: ignore[attr-defined]
+    assert proxy.count("PROPFIND") == 3
+
+
+def test_rate_limiting_that_does_not_stop_is_reported(proxy: Proxy, tmp_path: Path) -> None:
+    conn = connector(proxy.book, tmp_path, retries=1)  # type: ignore[attr-defined]
+    proxy.faults.append(Fault("REPORT", 429, times=100, headers={"Retry-After": "0"}))
+    with pytest.raises(RateLimitedError):
+        list(conn.changes("contact", None))
+    assert proxy.count("REPORT") == 2
+
+
+def test_access_refused_is_a_run_error(proxy: Proxy, tmp_path: Path) -> None:
+    proxy.faults.append(Fault("PROPFIND", 403))
+    with pytest.raises(AuthError, match="check username/password"):
+        connector(proxy.book, tmp_path)  # type: ignore[attr-defined]
+
+
+def test_a_refused_card_fails_alone(proxy: Proxy, tmp_path: Path) -> None:
+    conn = connector(proxy.book, tmp_path)  # type: ignore[attr-defined]
+    proxy.faults.append(Fault("PUT", 415, when=b"bad@x.example"))
+    results = conn.create(
+        "contact",
+        [
+            Create("a", {"email": "a@x.example"}),
+            Create("b", {"email": "bad@x.example"}),
+            Create("c", {"email": "c@x.example"}),
+        ],
+    )
+    assert [r.ok for r in results] == [True, False, True]
+    error = results[1].error
+    assert error is not None and error.kind is ErrorKind.INVALID and not error.retryable
+    assert "415" in error.message
+
+
+def test_without_sync_collection_etags_are_compared(
+    proxy: Proxy, radicale: str, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    """A server that refuses sync-collection is listed with PROPFIND; the cursor keeps
+    the ETags, so later runs fetch only new and changed cards and report deletions."""
+    conn = connector(proxy.book, tmp_path)  # type: ignore[attr-defined]
+    created = conn.create("contact", [Create(k, {"email": f"{k}@x.example"}) for k in "abc"])
+    proxy.faults.append(Fault("REPORT", 501, times=100, when=b"sync-collection"))
+    pages = list(conn.changes("contact", None))
+    assert sorted(r.id for p in pages for r in p.records) == ["a.vcf", "b.vcf", "c.vcf"]
+    assert all(p.full for p in pages)
+    assert "does not offer sync-collection" in caplog.text
+    cursor = pages[-1].cursor
+    assert [(p.records, p.deleted) for p in conn.changes("contact", cursor)] == [([], [])]
+
+    auth = ("alice", "x")
+    card = httpx.get(radicale + "b.vcf", auth=auth).text.replace("b@x.example", "b2@x.example")
+    assert httpx.put(radicale + "b.vcf", content=card, auth=auth).status_code in (201, 204)
+    assert httpx.delete(radicale + "c.vcf", auth=auth).status_code in (200, 204)
+    multigets = sum(1 for method, _ in proxy.seen if method == "REPORT")
+    again = list(conn.changes("contact", cursor))
+    assert [r.id for p in again for r in p.records] == ["b.vcf"]
+    assert again[-1].records[0].fields["email"] == "b2@x.example"
+    assert [d for p in again for d in p.deleted] == ["c.vcf"]
+    assert not any(p.full for p in again)
+    # one multiget, for the changed card only (a sync-collection REPORT is not sent again)
+    assert sum(1 for method, _ in proxy.seen if method == "REPORT") == multigets + 1
+    assert created[0].ok
