@@ -26,7 +26,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(tmp: Path, auth: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    tmp: Path, auth: list[str], scheme: str = "http"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A Radicale on a free port with ``auth`` (and any other) options; its base URL."""
     port = _free_port()
     argv = [
         sys.executable, "-m", "radicale",
@@ -36,13 +39,13 @@ def _start(tmp: Path, auth: list[str]) -> tuple[subprocess.Popen[bytes], str]:
         *auth,
     ]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    base = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.skip("Radicale could not start (python -m radicale exited)")
         try:
-            httpx.get(base + "/", timeout=1)
+            httpx.get(base + "/", timeout=1, verify=False)
             return proc, base
         except httpx.TransportError:
             time.sleep(0.1)

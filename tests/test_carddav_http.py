@@ -5,6 +5,8 @@ server without sync-collection (ETag listing)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,10 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_carddav_connector import radicale  # noqa: F401 - the fixture
+from test_carddav_connector import _start, radicale  # noqa: F401 - the fixture
 
 from syncd.connector import (
     AuthError,
+    ConfigurationError,
     Create,
     ErrorKind,
     RateLimitedError,
@@ -194,3 +197,54 @@ def test_without_sync_collection_etags_are_compared(
     # one multiget, for the changed card only (a sync-collection REPORT is not sent again)
     assert sum(1 for method, _ in proxy.seen if method == "REPORT") == multigets + 1
     assert created[0].ok
+
+
+@pytest.fixture
+def tls_radicale(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Radicale serving HTTPS with a self-signed certificate for 127.0.0.1, with an
+    address book; yields its URL and the certificate (to trust as a CA file)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    proc, base = _start(
+        tmp_path,
+        ["--auth-type", "none", "--server-ssl", "True",
+         "--server-certificate", str(cert), "--server-key", str(key)],
+        scheme="https",
+    )  # fmt: skip
+    try:
+        auth = ("alice", "x")
+        with httpx.Client(verify=False, auth=auth) as client:
+            client.request("MKCOL", f"{base}/alice/")
+            body = (
+                '<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" '
+                'xmlns:C="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype>'
+                "<D:collection/><C:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>"
+            )
+            assert client.request("MKCOL", f"{base}/alice/book/", content=body).status_code == 201
+        yield f"{base}/alice/book/", cert
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_tls_verification_default_ca_file_and_off(
+    tls_radicale: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, cert = tls_radicale
+    with pytest.raises(UnavailableError, match="certificate is not trusted"):
+        connector(url, tmp_path)
+    (tmp_path / "ca").mkdir()
+    shutil.copy(cert, tmp_path / "ca" / "book.pem")
+    trusted = connector(url, tmp_path, verify="ca/book.pem")  # relative to the config
+    assert trusted.create("contact", [Create("k", {"email": "k@x.example"})])[0].ok
+    unverified = connector(url, tmp_path, verify=False)
+    assert [r.id for p in unverified.changes("contact", None) for r in p.records] == ["k.vcf"]
+    with pytest.raises(ConfigurationError, match="cannot use CA file"):
+        connector(url, tmp_path, verify="ca/missing.pem")

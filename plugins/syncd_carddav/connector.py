@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -85,16 +86,28 @@ class CardDavConnector(Connector):
         if s.username is not None:
             password = s.password.get_secret_value() if s.password is not None else ""
             auth = httpx.BasicAuth(s.username, password)
-        verify: bool | str = s.verify
-        if isinstance(verify, str):
-            verify = str(self.base_dir / Path(verify).expanduser())
-        client = httpx.Client(auth=auth, verify=verify, timeout=s.timeout)
+        client = httpx.Client(auth=auth, verify=self._tls(), timeout=s.timeout)
         self._dav = DavClient(s.url, client, self.name, retries=s.retries, backoff=s.backoff)
         try:
             self._dav.check()
         except BaseException:
             self.close()
             raise
+
+    def _tls(self) -> bool | ssl.SSLContext:
+        """``verify``: true (the system's CA certificates), false, or a CA file (relative
+        to the configuration file) trusted instead."""
+        verify = self.settings.verify
+        if not isinstance(verify, str):
+            return verify
+        cafile = self.base_dir / Path(verify).expanduser()
+        try:
+            return ssl.create_default_context(cafile=str(cafile))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigurationError(
+                f"{self.name}: cannot use CA file {cafile} (verify): {reason}"
+            ) from None
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ class Member:
     etag: str | None = None
     data: str | None = None
     gone: bool = False
+
+
+def _certificate_refused(error: httpx.ConnectError) -> bool:
+    """True when the connection failed because the certificate was not trusted."""
+    return "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(
+        error.__cause__, ssl.SSLCertVerificationError
+    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -71,6 +79,17 @@ class DavClient:
         for attempt in range(self.retries + 1):
             try:
                 response = self.client.request(method, url, **kwargs)  # type: ignore[arg-type]
+            except httpx.ConnectError as exc:
+                if _certificate_refused(exc):
+                    raise UnavailableError(
+                        f"{self.name}: {self.url}: the server's TLS certificate is not trusted"
+                        f" ({exc}); set verify to its CA file (or false)"
+                    ) from None
+                if attempt == self.retries:
+                    raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
+                time.sleep(delay)
+                delay *= 2
+                continue
             except httpx.TransportError as exc:
                 if attempt == self.retries:
                     raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
