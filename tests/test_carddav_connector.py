@@ -198,3 +198,55 @@ def test_sql_to_carddav_through_the_cli(radicale: str, tmp_path: Path) -> None:
     assert back.code == 0, back.err
     with sqlite3.connect(tmp_path / "crm.db") as db:
         assert db.execute("SELECT title FROM contacts WHERE id = 1").fetchone() == ("Chair",)
+
+
+@pytest.mark.slow
+def test_two_way_sql_and_carddav_through_the_cli(radicale: str, tmp_path: Path) -> None:
+    """A two-way pair: an edit another client PUTs into the address book reaches the
+    CRM, a CRM edit reaches the card (keeping the other client's own property), and
+    the run after that writes nothing."""
+    config_text = CONFIG.replace(
+        'type = "vdir"\npath = "cards"', f'type = "carddav"\nurl = "{radicale}"'
+    ).replace('mode = "export"', 'mode = "two-way"')
+    config = tmp_path / "syncd.toml"
+    config.write_text(config_text)
+    make_crm(tmp_path / "crm.db")
+    first = syncd("sync", "out", "--json", config=config)
+    assert first.code == 0, first.err
+    assert first.json()["counts"]["created"] == 2
+
+    auth = ("alice", "x")
+    conn = connector(radicale, tmp_path)
+    cards = {r.fields["email"]: r for p in conn.changes("contact", None) for r in p.records}
+    ann = cards["ann@acme.example"]
+    text = httpx.get(radicale + ann.id, auth=auth).text.replace(
+        "TITLE:CEO", "TITLE:Chair\r\nX-FOREIGN:kept by syncd"
+    )
+    assert httpx.put(radicale + ann.id, content=text, auth=auth).status_code in (201, 204)
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute(
+            "UPDATE contacts SET phone = '+1 555 0200', updated_at = '2026-01-02 00:00:00'"
+            " WHERE id = 2"
+        )
+        db.execute(
+            "UPDATE contacts SET mobile = '+1 555 0109', updated_at = '2026-01-02 00:00:00'"
+            " WHERE id = 1"
+        )
+
+    second = syncd("sync", "out", "--json", config=config)
+    assert second.code == 0, second.err
+    assert second.json()["counts"]["updated"] == 3, second.json()
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        assert db.execute("SELECT title FROM contacts WHERE id = 1").fetchone() == ("Chair",)
+    ann_card = httpx.get(radicale + ann.id, auth=auth).text
+    assert "X-FOREIGN:kept by syncd" in ann_card
+    assert card_fields(ann_card)["mobile"] == "+1 555 0109"
+    bob = cards["bob@acme.example"]
+    assert card_fields(httpx.get(radicale + bob.id, auth=auth).text)["phone"] == "+1 555 0200"
+
+    third = syncd("sync", "out", "--json", config=config)
+    assert third.code == 0, third.err
+    counts = third.json()["counts"]
+    assert {k: counts[k] for k in ("created", "updated", "deleted", "bound", "failed")} == {
+        "created": 0, "updated": 0, "deleted": 0, "bound": 0, "failed": 0
+    }  # fmt: skip
