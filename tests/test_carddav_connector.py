@@ -75,6 +75,49 @@ def radicale(tmp_path: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+@pytest.fixture
+def xandikos(tmp_path: Path) -> Iterator[str]:
+    """A Xandikos (a second CardDAV implementation) with its default address book;
+    yields the address book's URL."""
+    port = _free_port()
+    argv = [
+        sys.executable, "-m", "xandikos", "serve",
+        "-d", str(tmp_path / "xandikos"), "--defaults",
+        "--state-dir", str(tmp_path / "xandikos-state"),
+        "-l", "127.0.0.1", "-p", str(port),
+    ]  # fmt: skip
+    try:
+        import xandikos  # noqa: F401
+    except ImportError:
+        pytest.skip("xandikos is not installed (pip install -e '.[test]')")
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    book = f"http://127.0.0.1:{port}/user/contacts/addressbook/"
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.skip("Xandikos could not start (python -m xandikos exited)")
+            try:
+                if httpx.request("PROPFIND", book, headers={"Depth": "0"}).status_code == 207:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.skip("Xandikos did not answer within 20 s")
+            time.sleep(0.1)
+        yield book
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["radicale", "xandikos"])
+def server(request: pytest.FixtureRequest) -> str:
+    """The address book of each real CardDAV server the suite runs."""
+    url: str = request.getfixturevalue(request.param)
+    return url
+
+
 def connector(url: str, tmp_path: Path, **extra: object) -> CardDavConnector:
     settings = CardDavSettings.model_validate(
         {"url": url, "username": "alice", "password": "x", "page_size": 2, **extra}
@@ -91,8 +134,9 @@ CARD = (
 
 
 def test_sync_token_changes_deletions_races_and_unknown_properties(
-    radicale: str, tmp_path: Path
+    server: str, tmp_path: Path
 ) -> None:
+    radicale = server
     conn = connector(radicale, tmp_path)
     created = conn.create(
         "contact",
@@ -134,9 +178,9 @@ def test_sync_token_changes_deletions_races_and_unknown_properties(
 
 
 def test_invalid_token_falls_back_to_full_listing(
-    radicale: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    conn = connector(radicale, tmp_path)
+    conn = connector(server, tmp_path)
     conn.create("contact", [Create("a", {"email": "a@x.example"})])
     pages = list(conn.changes("contact", "http://radicale.org/ns/sync/bogus"))
     assert [r.id for p in pages for r in p.records] == ["a.vcf"]
