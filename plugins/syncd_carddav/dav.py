@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_attempt,
+)
 
 from syncd.connector import (
     AuthError,
@@ -36,6 +43,25 @@ class Member:
     etag: str | None = None
     data: str | None = None
     gone: bool = False
+
+
+def _retried_error(error: BaseException) -> bool:
+    """Network errors are worth another try; an untrusted certificate is not."""
+    if isinstance(error, httpx.ConnectError):
+        return not _certificate_refused(error)
+    return isinstance(error, httpx.TransportError)
+
+
+def _retried_answer(response: httpx.Response) -> bool:
+    # 501: the server does not implement the request (a REPORT it lacks, say); asking
+    # again will not help, and the caller may have another way
+    return response.status_code == 429 or response.status_code in _RETRIED
+
+
+def _last_outcome(state: RetryCallState) -> httpx.Response:
+    """When the retries are used up: the last answer, or the last error raised."""
+    assert state.outcome is not None
+    return state.outcome.result()  # type: ignore[no-any-return]
 
 
 def _certificate_refused(error: httpx.ConnectError) -> bool:
@@ -74,49 +100,51 @@ class DavClient:
         self.backoff = backoff
 
     def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
-        """Send with retries; raise a run error for auth, transport and server faults."""
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.client.request(method, url, **kwargs)  # type: ignore[arg-type]
-            except httpx.ConnectError as exc:
-                if _certificate_refused(exc):
-                    raise UnavailableError(
-                        f"{self.name}: {self.url}: the server's TLS certificate is not trusted"
-                        f" ({exc}); set verify to its CA file (or false)"
-                    ) from None
-                if attempt == self.retries:
-                    raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
-                time.sleep(delay)
-                delay *= 2
-                continue
-            except httpx.TransportError as exc:
-                if attempt == self.retries:
-                    raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
-                time.sleep(delay)
-                delay *= 2
-                continue
-            if response.status_code == 401:
-                raise AuthError(
-                    f"{self.name}: {self.url} refused the login: check username/password"
-                )
-            # 501: the server does not implement the request (a REPORT it lacks, say);
-            # asking again will not help, and the caller may have another way
-            if response.status_code == 429 or response.status_code in _RETRIED:
-                if attempt == self.retries:
-                    if response.status_code == 429:
-                        raise RateLimitedError(
-                            f"{self.name}: rate limited by {self.url}", _retry_after(response)
-                        )
-                    raise UnavailableError(
-                        f"{self.name}: {self.url} answered {response.status_code}"
-                    )
-                wait = _retry_after(response)
-                time.sleep(min(wait if wait is not None else delay, 60))
-                delay *= 2
-                continue
-            return response
-        raise AssertionError("unreachable")
+        """Send with retries (tenacity): network errors, 5xx but 501, and 429 are tried
+        again after ``backoff`` seconds, doubled each time, or what ``Retry-After``
+        asks for (at most a minute). Raise a run error for auth, for a certificate we
+        do not trust, and when the retries are used up."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(_retried_error) | retry_if_result(_retried_answer),
+            retry_error_callback=_last_outcome,
+            sleep=time.sleep,
+        )
+        try:
+            response: httpx.Response = retrying(
+                self.client.request,
+                method,
+                url,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        except httpx.ConnectError as exc:
+            if _certificate_refused(exc):
+                raise UnavailableError(
+                    f"{self.name}: {self.url}: the server's TLS certificate is not trusted"
+                    f" ({exc}); set verify to its CA file (or false)"
+                ) from None
+            raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
+        except httpx.TransportError as exc:
+            raise UnavailableError(f"{self.name}: cannot reach {self.url}: {exc}") from None
+        status = response.status_code
+        if status == 401:
+            raise AuthError(f"{self.name}: {self.url} refused the login: check username/password")
+        if status == 429:
+            raise RateLimitedError(
+                f"{self.name}: rate limited by {self.url}", _retry_after(response)
+            )
+        if status in _RETRIED:
+            raise UnavailableError(f"{self.name}: {self.url} answered {status}")
+        return response
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            asked = _retry_after(outcome.result())
+            if asked is not None:
+                return min(asked, 60.0)
+        return float(self.backoff * 2 ** (state.attempt_number - 1))
 
     def href_to_name(self, href: str) -> str | None:
         """The resource name of a member href, or None for the collection itself."""
