@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_carddav_connector import _start, radicale  # noqa: F401 - the fixture
+from test_carddav_connector import connector as open_connector
 
 from syncd.connector import (
     AuthError,
@@ -26,7 +27,7 @@ from syncd.connector import (
     RateLimitedError,
     UnavailableError,
 )
-from syncd_carddav import CardDavConnector, CardDavSettings
+from syncd_carddav import CardDavConnector
 
 #: Response headers not passed on: the proxy sends the body decoded, in one piece.
 _HOP_BY_HOP = ("content-length", "transfer-encoding", "connection", "content-encoding")
@@ -113,12 +114,8 @@ def proxy(radicale: str) -> Iterator[Proxy]:  # noqa: F811 - the fixture
 
 
 def connector(url: str, tmp_path: Path, **extra: object) -> CardDavConnector:
-    settings = CardDavSettings.model_validate(
-        {"url": url, "username": "alice", "password": "x", "backoff": 0.01, **extra}
-    )
-    conn = CardDavConnector("book", settings, base_dir=tmp_path)
-    conn.open()
-    return conn
+    """An opened connector that retries without waiting long."""
+    return open_connector(url, tmp_path, **{"backoff": 0.01, **extra})
 
 
 def test_a_503_with_retry_after_is_retried_after_the_delay(proxy: Proxy, tmp_path: Path) -> None:
