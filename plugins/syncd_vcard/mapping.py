@@ -9,6 +9,7 @@ import vobject
 from vobject.base import Component, ContentLine
 
 from syncd.entities import is_empty
+from syncd_vcard.writer import write_card
 
 #: The canonical contact fields a vCard carries.
 CONTACT_FIELDS: tuple[str, ...] = (
@@ -159,20 +160,18 @@ def patch_card(text: str, fields: Mapping[str, Any]) -> str:
     """Write ``fields`` onto the card ``text`` and return the new card text; every
     property not named by a mapped field is kept as it was."""
     card = parse(text)
-    _apply(card, fields)
+    apply_fields(card, fields)
     return card.serialize()
 
 
 def new_card(uid: str, fields: Mapping[str, Any]) -> str:
-    """A new vCard 3.0 with ``uid`` and ``fields``."""
-    card = vobject.vCard()
-    card.add("version").value = "3.0"
-    card.add("uid").value = uid
-    _apply(card, fields)
-    return card.serialize()
+    """A new vCard 3.0 with ``uid`` and ``fields`` (written directly as text, see
+    :mod:`syncd_vcard.writer`)."""
+    return write_card(uid, fields)
 
 
-def _apply(card: Component, fields: Mapping[str, Any]) -> None:
+def apply_fields(card: Component, fields: Mapping[str, Any]) -> None:
+    """Write ``fields`` onto a parsed card (FN follows the name), keeping the rest."""
     if "first_name" in fields or "last_name" in fields:
         current = fields_of(card)
         first = fields.get("first_name", current.get("first_name"))
