@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import vobject
-from vobject.base import Component, ContentLine
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from syncd.entities import is_empty
 from syncd_vcard.writer import write_card
+
+if TYPE_CHECKING:
+    from vobject.base import Component, ContentLine
+
+
+def _vobject() -> ModuleType:
+    """vobject, imported on first use: it takes a tenth of a second, which every
+    ``syncd`` command would pay just because the vCard connectors are registered."""
+    import vobject
+    import vobject.vcard
+
+    return vobject
 
 #: The canonical contact fields a vCard carries.
 CONTACT_FIELDS: tuple[str, ...] = (
@@ -37,7 +47,7 @@ class VCardError(ValueError):
 def parse(text: str) -> Component:
     """Parse one vCard; raise :class:`VCardError` with a readable reason."""
     try:
-        card = vobject.readOne(text)
+        card = _vobject().readOne(text)
     except Exception as exc:  # vobject raises several unrelated exception types
         raise VCardError(f"not a vCard: {exc}") from None
     if card.name != "VCARD":
@@ -84,7 +94,7 @@ def fields_of(card: Component) -> dict[str, Any]:
     fields: dict[str, Any] = dict.fromkeys(CONTACT_FIELDS)
     if "n" in card.contents:
         name = card.n.value
-        if isinstance(name, vobject.vcard.Name):
+        if isinstance(name, _vobject().vcard.Name):
             fields["first_name"] = _text(name.given)
             fields["last_name"] = _text(name.family)
         else:
@@ -141,12 +151,12 @@ def _set_name(card: Component, first: Any, last: Any) -> None:
     family = "" if is_empty(last) else str(last)
     if "n" in card.contents:
         name = card.n.value
-        if isinstance(name, vobject.vcard.Name):
+        if isinstance(name, _vobject().vcard.Name):
             name.given, name.family = given, family
         else:
-            card.n.value = vobject.vcard.Name(family=family, given=given)
+            card.n.value = _vobject().vcard.Name(family=family, given=given)
     else:
-        card.add("n").value = vobject.vcard.Name(family=family, given=given)
+        card.add("n").value = _vobject().vcard.Name(family=family, given=given)
 
 
 def _display_name(card: Component) -> str:
@@ -198,7 +208,7 @@ def apply_fields(card: Component, fields: Mapping[str, Any]) -> None:
         else:
             card.add("org").value = [str(value)]
     if "n" not in card.contents:
-        card.add("n").value = vobject.vcard.Name()
+        card.add("n").value = _vobject().vcard.Name()
     display = _display_name(card)
     if "fn" in card.contents:
         card.fn.value = display
