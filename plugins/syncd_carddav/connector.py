@@ -29,7 +29,7 @@ from syncd.connector import (
 from syncd.entities import CONTACT, normalize_key
 from syncd.listing import ListingCursor
 from syncd.secrets import Secret
-from syncd_carddav.dav import DavClient, InvalidToken, Member
+from syncd_carddav.dav import DavClient, InvalidToken, Member, SyncCollectionUnsupported
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
 
 log = logging.getLogger("syncd.carddav")
@@ -154,7 +154,7 @@ class CardDavConnector(Connector):
             )
             members, new_token = self.dav.sync_collection("")
             token = ""
-        except NotImplementedError as exc:
+        except SyncCollectionUnsupported as exc:
             log.warning(
                 "%s: the server does not offer sync-collection (%s); comparing ETags instead",
                 self.name,

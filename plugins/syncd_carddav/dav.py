@@ -31,6 +31,10 @@ RETRIES = 4
 _RETRIED = frozenset(range(500, 600)) - {501}
 
 
+class SyncCollectionUnsupported(Exception):
+    """The server does not offer RFC 6578 sync-collection on this collection."""
+
+
 class InvalidToken(Exception):
     """The server refused the sync-token (Radicale 403, Xandikos 412)."""
 
@@ -224,7 +228,7 @@ def _xml(depth: str) -> dict[str, str]:
 
 
 def _unsupported(response: httpx.Response) -> Exception:
-    return NotImplementedError(f"sync-collection answered {response.status_code}")
+    return SyncCollectionUnsupported(f"sync-collection answered {response.status_code}")
 
 
 def _escape(text: str) -> str:
