@@ -1,11 +1,12 @@
-"""Bulk inserts sent straight to the database driver's ``executemany``.
+"""Bulk inserts and updates sent straight to the database driver's ``executemany``.
 
 The engine records thousands of rows per batch (bindings, run items), and the sql
-connector inserts thousands of records. Through
-SQLAlchemy's ``conn.execute(table.insert(), rows)`` most of that time goes into
-building each row's parameters; here a row becomes a tuple with one C-level call and
-only columns whose type needs it (booleans on SQLite, say) are converted, with the
-very converters SQLAlchemy would use.
+connector writes thousands of records. Through SQLAlchemy's
+``conn.execute(statement, rows)`` most of that time goes into building each row's
+parameters; here a row becomes a tuple with one C-level call, and only the values
+whose column type needs it (booleans on SQLite, say) are converted, with the very
+converters SQLAlchemy would use. A driver that takes only named parameters gets the
+ordinary SQLAlchemy call.
 """
 
 from __future__ import annotations
