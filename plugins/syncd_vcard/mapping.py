@@ -7,6 +7,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from syncd.entities import is_empty
+from syncd_vcard.reader import quick_fields
 from syncd_vcard.writer import write_card
 
 if TYPE_CHECKING:
@@ -85,7 +86,15 @@ def card_uid(text: str) -> str | None:
 
 
 def card_fields(text: str) -> dict[str, Any]:
-    """Canonical contact fields of a card; fields the card lacks are None."""
+    """Canonical contact fields of a card; fields the card lacks are None. A plain
+    card is read directly (see :mod:`syncd_vcard.reader`), any other through vobject."""
+    fields = quick_fields(text, CONTACT_FIELDS)
+    return fields if fields is not None else vobject_fields(text)
+
+
+def vobject_fields(text: str) -> dict[str, Any]:
+    """Canonical contact fields of a card as read through vobject (the reference
+    :func:`card_fields` agrees with)."""
     return fields_of(parse(text))
 
 
