@@ -17,10 +17,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: A content line's name and parameters (the part before the first colon) as vobject
-#: accepts them, without quoted parameter values (those go to vobject).
-_HEAD = re.compile(
-    r"(?:[A-Za-z0-9_-]+\.)?([A-Za-z0-9_-]+)((?:;[A-Za-z0-9_-]+(?:=[^\";:]*)?)*)",
+#: vobject's unfolding: a line break followed by a space or a tab is removed, in one
+#: pass from the left (with line breaks already made LF).
+_FOLD = re.compile(r"\n[ \t]")
+#: A content line as vobject accepts it, without quoted parameter values (those go to
+#: vobject): group, name, parameters, value.
+_LINE = re.compile(
+    r"^(?:[A-Za-z0-9_-]+\.)?([A-Za-z0-9_-]+)((?:;[A-Za-z0-9_-]+(?:=[^\";:\n]*)?)*):(.*)$",
+    re.MULTILINE,
 )
 #: Parameters that change how a value is decoded: left to vobject.
 _ENCODED = re.compile(r"ENCODING|QUOTED-PRINTABLE|BASE64|CHARSET", re.IGNORECASE)
@@ -29,6 +33,7 @@ _TEXT_ESCAPES = '\\;,Nn"'
 #: Which TEL type goes to which field; a TEL with none of these is a phone.
 _TEL_FIELD = (("cell", "mobile"), ("fax", "fax"))
 _SIMPLE = {"EMAIL": "email", "TITLE": "title", "NOTE": "notes"}
+_MAPPED = {"TEL", "N", "ORG", *_SIMPLE}
 
 
 class _Fallback(Exception):
@@ -42,63 +47,49 @@ def quick_fields(text: str, names: tuple[str, ...]) -> dict[str, Any] | None:
         text = text.replace("\r\n", "\n")
         if "\r" in text:
             return None
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub("", text)
+    lines = _LINE.findall(text)
+    # every line must be one vobject reads (an empty line is skipped by both)
+    raw = text.split("\n")
+    if len(lines) != len(raw) - raw.count(""):
+        return None
     try:
-        return _read(_logical_lines(text), names)
+        return _read(lines, names)
     except _Fallback:
         return None
 
 
-def _logical_lines(text: str) -> list[str]:
-    """The unfolded, non-empty lines (a line starting with a space or a tab continues
-    the one before it, without that character)."""
-    lines: list[str] = []
-    previous = ""
-    for line in text.split("\n"):
-        if line[:1] in (" ", "\t") and line:
-            if not previous:  # vobject reads a fold after an empty line its own way
-                raise _Fallback
-            lines[-1] += line[1:]
-        elif line:
-            lines.append(line)
-        previous = line
-    return lines
-
-
-def _read(lines: list[str], names: tuple[str, ...]) -> dict[str, Any]:
+def _read(lines: list[tuple[str, str, str]], names: tuple[str, ...]) -> dict[str, Any]:
     fields: dict[str, Any] = dict.fromkeys(names)
     seen: set[str] = set()
-    if not lines or lines[0].upper() != "BEGIN:VCARD":
+    if not lines or lines[0][0].upper() != "BEGIN" or lines[0][2].upper() != "VCARD":
         raise _Fallback
-    for line in lines[1:]:
-        head, colon, value = line.partition(":")
-        if not colon or '"' in head:
-            raise _Fallback
-        match = _HEAD.fullmatch(head)
-        if match is None:
-            raise _Fallback
-        name, params = match.group(1).upper(), match.group(2)
+    for name, params, value in lines[1:]:
+        name = name.upper()
         if params and _ENCODED.search(params):
             raise _Fallback
-        if name == "END":
-            if value.upper() != "VCARD" or params or head.upper() != "END":
+        if name not in _MAPPED:
+            if name == "END":
+                if value.upper() != "VCARD" or params:
+                    raise _Fallback
+                return fields
+            if name in ("BEGIN", "PROFILE"):
                 raise _Fallback
-            return fields
-        if name in ("BEGIN", "PROFILE"):
-            raise _Fallback
-        if name == "TEL":
+        elif name == "TEL":
             _tel(fields, value, params)
+        elif name in seen:
+            continue
         elif name in _SIMPLE:
-            if name not in seen:
-                seen.add(name)
-                fields[_SIMPLE[name]] = _text(_values(value)[0])
+            seen.add(name)
+            fields[_SIMPLE[name]] = _text(_values(value)[0])
         elif name == "N":
-            if "N" not in seen:
-                seen.add("N")
-                parts = _structured(value)
-                fields["last_name"] = _text(parts[0])
-                fields["first_name"] = _text(parts[1]) if len(parts) > 1 else None
-        elif name == "ORG" and "ORG" not in seen:
-            seen.add("ORG")
+            seen.add(name)
+            parts = _structured(value)
+            fields["last_name"] = _text(parts[0])
+            fields["first_name"] = _text(parts[1]) if len(parts) > 1 else None
+        else:  # ORG
+            seen.add(name)
             fields["company"] = _text(_structured(value)[0])
     raise _Fallback  # no END: vobject says why
 

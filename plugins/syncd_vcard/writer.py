@@ -10,6 +10,7 @@ read back, it gives the same fields as a card vobject would have built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +19,13 @@ from syncd.entities import is_empty
 _TEL_TYPES = (("phone", "work"), ("mobile", "cell"), ("fax", "fax"))
 
 
+_SPECIAL = re.compile(r"[\\,;\r\n]")
+
+
 def escape(value: str) -> str:
     """A text value with RFC 2426's escapes."""
+    if not _SPECIAL.search(value):
+        return value
     return (
         value.replace("\\", "\\\\")
         .replace(",", "\\,")
@@ -33,6 +39,8 @@ def escape(value: str) -> str:
 def fold(line: str) -> str:
     """A content line folded at 75 octets (continuations start with a space), never
     inside a UTF-8 sequence, with its CRLF."""
+    if len(line) <= 75 and line.isascii():
+        return line + "\r\n"
     data = line.encode()
     if len(data) <= 75:
         return line + "\r\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +26,7 @@ from syncd.connector import (
 from syncd.entities import CONTACT, normalize_key
 from syncd.listing import ListingCursor
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
-from syncd_vdir.folder import file_version, snapshot, write_all
+from syncd_vdir.folder import file_version, read_file, snapshot, write_all
 
 
 class VdirSettings(ConnectorSettings):
@@ -58,6 +60,7 @@ class VdirConnector(Connector):
     def __init__(self, name: str, settings: ConnectorSettings, base_dir: Path) -> None:
         super().__init__(name, settings, base_dir)
         self.directory = base_dir / Path(self.settings.path).expanduser()
+        self._dir = str(self.directory)
         #: field -> normalised value -> card ids, per run (see _key_index)
         self._indexes: dict[str, dict[str, set[str]]] = {}
         self._index_stamp: int | None = None
@@ -92,7 +95,7 @@ class VdirConnector(Connector):
         having read no file, and a changed one yields only the new and changed cards
         and the ids of removed ones. Without a cursor (or with ``full``) every card."""
         self._check_entity(entity)
-        versions = snapshot(self.directory, self.settings.suffix)
+        versions = snapshot(self._dir, self.settings.suffix)
         now = ListingCursor.of(versions, self.settings.suffix)
         if not full and ListingCursor.digest_of(cursor) == now.digest:
             yield Page(cursor=cursor)
@@ -156,14 +159,15 @@ class VdirConnector(Connector):
         results: list[WriteResult | None] = []
         new: list[tuple[int, Create]] = []
         for item in items:
-            path = self._path(item.key)
-            if path.exists():
-                results.append(WriteResult(id=item.key, version=file_version(path.stat())))
-            else:
+            try:
+                stat = os.stat(self._path(item.key))
+            except FileNotFoundError:
                 new.append((len(results), item))
                 results.append(None)
+            else:
+                results.append(WriteResult(id=item.key, version=file_version(stat)))
         writes = [(self._path(item.key), new_card(item.key, item.fields)) for _, item in new]
-        for (index, item), version in zip(new, write_all(writes), strict=True):
+        for (index, item), version in zip(new, write_all(self._dir, writes), strict=True):
             self._indexed(item.key, item.fields)
             results[index] = WriteResult(id=item.key, version=version)
         self._folder_written()
@@ -182,7 +186,7 @@ class VdirConnector(Connector):
             else:
                 writes.append((len(results), item, checked))
                 results.append(None)
-        versions = write_all([(self._path(item.id), text) for _, item, text in writes])
+        versions = write_all(self._dir, [(self._path(item.id), text) for _, item, text in writes])
         for (index, item, _), version in zip(writes, versions, strict=True):
             self._indexed(item.id, item.fields)
             results[index] = WriteResult(id=item.id, version=version)
@@ -197,14 +201,15 @@ class VdirConnector(Connector):
         for item in items:
             path = self._path(item.id)
             try:
-                current = file_version(path.stat())
+                current = file_version(os.stat(path))
             except FileNotFoundError:
                 results.append(WriteResult(id=item.id))
                 continue
             if item.version is not None and item.version != current:
                 results.append(WriteResult(id=item.id, error=_conflict(item.id)))
                 continue
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
             results.append(WriteResult(id=item.id))
         self._folder_written()
         return results
@@ -226,7 +231,7 @@ class VdirConnector(Connector):
         index = self._indexes.get(field)
         if index is None:
             index = self._indexes[field] = {}
-            for rid in snapshot(self.directory, self.settings.suffix):
+            for rid in snapshot(self._dir, self.settings.suffix):
                 record = self._read(rid)
                 key = normalize_key(field, record.fields.get(field)) if record else None
                 if key:
@@ -248,35 +253,34 @@ class VdirConnector(Connector):
             self._index_stamp = self._folder_stamp()
 
     def _folder_stamp(self) -> int:
-        return self.directory.stat().st_mtime_ns
+        return os.stat(self._dir).st_mtime_ns
 
-    def _path(self, rid: str) -> Path:
-        return self.directory / f"{rid}{self.settings.suffix}"
+    def _path(self, rid: str) -> str:
+        return f"{self._dir}/{rid}{self.settings.suffix}"
 
     def _read(self, rid: str) -> Record | None:
         """One card as a record, or None if the file is gone or not a vCard."""
-        path = self._path(rid)
+        found = read_file(self._path(rid))
+        if found is None:
+            return None
+        data, version = found
         try:
-            version = file_version(path.stat())
-            text = path.read_text(encoding="utf-8")
-            return Record(id=rid, fields=card_fields(text), version=version)
-        except (FileNotFoundError, VCardError, UnicodeDecodeError):
+            return Record(id=rid, fields=card_fields(data.decode()), version=version)
+        except (VCardError, UnicodeDecodeError):
             return None
 
     def _patched(self, item: Update) -> WriteResult | str:
         """The card text after ``item``, or the failed result when it cannot be done."""
-        path = self._path(item.id)
-        try:
-            current = file_version(path.stat())
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        found = read_file(self._path(item.id))
+        if found is None:
             error = RecordError(ErrorKind.NOT_FOUND, f"card {item.id} does not exist")
             return WriteResult(id=item.id, error=error)
+        data, current = found
         if item.version is not None and item.version != current:
             return WriteResult(id=item.id, error=_conflict(item.id))
         try:
-            return patch_card(text, item.fields)
-        except VCardError as exc:
+            return patch_card(data.decode(), item.fields)
+        except (VCardError, UnicodeDecodeError) as exc:
             return WriteResult(id=item.id, error=RecordError(ErrorKind.INVALID, str(exc)))
 
 

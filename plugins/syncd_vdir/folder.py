@@ -1,16 +1,22 @@
-"""File-level work on a vdir folder: stat snapshots and atomic writes."""
+"""File-level work on a vdir folder: stat snapshots, reads and atomic writes.
+
+Paths are plain strings here: a listing or a first sync touches every card, and
+:mod:`pathlib` would cost more per file than the system calls themselves.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import itertools
 import os
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from syncd.connector import ConnectorError
 from syncd.fsutil import fsync_directory
+
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
 def file_version(stat: os.stat_result) -> str:
@@ -18,13 +24,14 @@ def file_version(stat: os.stat_result) -> str:
     return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
 
 
-def snapshot(directory: Path, suffix: str) -> dict[str, str]:
+def snapshot(directory: str | os.PathLike[str], suffix: str) -> dict[str, str]:
     """id (file name without ``suffix``) -> version of every card file, by stat only."""
     found: dict[str, str] = {}
     try:
         entries = os.scandir(directory)
     except OSError as exc:
         raise ConnectorError(f"cannot list {directory}: {exc.strerror}") from None
+    cut = -len(suffix)
     with entries:
         for entry in entries:
             name = entry.name
@@ -32,40 +39,90 @@ def snapshot(directory: Path, suffix: str) -> dict[str, str]:
                 continue
             try:
                 if entry.is_file():
-                    found[name[: -len(suffix)]] = file_version(entry.stat())
+                    found[name[:cut]] = file_version(entry.stat())
             except FileNotFoundError:  # removed while we listed
                 continue
     return found
 
 
-def write_all(files: list[tuple[Path, str]]) -> list[str]:
-    """Replace several files in one folder, each atomically: every new content goes to
-    a temporary file, all of them are made durable at once (one ``syncfs`` of the file
-    system where the platform has it, else an fsync per file), and only then is each
-    renamed into place; returns the new versions in order. A crash leaves every file
-    either as it was or complete, never half-written."""
+def read_file(path: str) -> tuple[bytes, str] | None:
+    """A file's content and the version it was read at, or None if it is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        stat = os.fstat(fd)
+        chunks = [os.read(fd, max(stat.st_size, 4096))]
+        while chunks[-1]:  # the file grew while we read it
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return b"".join(chunks), file_version(stat)
+
+
+class _TempNames:
+    """Names for temporary files no other process uses: hidden (so listings skip
+    them), unique per process and write."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.counter = itertools.count()
+        self.prefix = ""
+
+    def next(self, directory: str) -> str:
+        if self.pid != os.getpid():  # a new process (fork): new names
+            self.pid = os.getpid()
+            self.prefix = f".syncd-{self.pid}-{os.urandom(4).hex()}-"
+        return f"{directory}/{self.prefix}{next(self.counter)}.tmp"
+
+
+_temp_names = _TempNames()
+
+
+def write_all(directory: str, files: list[tuple[str, str]]) -> list[str]:
+    """Replace several files (full paths) in ``directory``, each atomically: every
+    new content goes to a temporary file, all of them are made durable at once (one
+    ``syncfs`` of the file system where the platform has it, else an fsync per
+    file), and only then is each renamed into place; returns the new versions in
+    order. A crash leaves every file either as it was or complete, never
+    half-written."""
     if not files:
         return []
     temps: list[str] = []
+    versions: list[str] = []
     try:
-        for path, text in files:
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+        for _, text in files:
+            data = text.encode()
+            while True:
+                tmp = _temp_names.next(directory)
+                try:
+                    fd = os.open(tmp, _TEMP_FLAGS, 0o600)
+                    break
+                except FileExistsError:  # left by a crashed process of the same pid
+                    continue
             temps.append(tmp)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 if not _SYNCFS:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    os.fsync(fd)
+                # a rename keeps the modification time: this is the final version
+                versions.append(file_version(os.fstat(fd)))
+            finally:
+                os.close(fd)
         if _SYNCFS:
-            _sync_file_system(files[0][0].parent)
+            _sync_file_system(directory)
         for (path, _), tmp in zip(files, temps, strict=True):
             os.replace(tmp, path)
         temps.clear()
     finally:
         for tmp in temps:
-            Path(tmp).unlink(missing_ok=True)
-    fsync_directory(files[0][0].parent)
-    return [file_version(path.stat()) for path, _ in files]
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    fsync_directory(directory)
+    return versions
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -80,7 +137,7 @@ def _load_syncfs() -> Callable[[int], int] | None:
 _SYNCFS = _load_syncfs() if sys.platform.startswith("linux") else None
 
 
-def _sync_file_system(directory: Path) -> None:
+def _sync_file_system(directory: str) -> None:
     assert _SYNCFS is not None
     fd = os.open(directory, os.O_RDONLY)
     try:
