@@ -27,6 +27,7 @@ from syncd.entities import CONTACT, normalize_key
 from syncd.listing import ListingCursor
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
 from syncd_vdir.folder import file_version, read_file, snapshot, write_all
+from syncd_vdir.keyindex import KeyIndex
 
 
 class VdirSettings(ConnectorSettings):
@@ -62,7 +63,7 @@ class VdirConnector(Connector):
         self.directory = base_dir / Path(self.settings.path).expanduser()
         self._dir = str(self.directory)
         #: field -> normalised value -> card ids, per run (see _key_index)
-        self._indexes: dict[str, dict[str, set[str]]] = {}
+        self._indexes: dict[str, KeyIndex] = {}
         self._index_stamp: int | None = None
 
     def open(self) -> None:
@@ -139,7 +140,7 @@ class VdirConnector(Connector):
         if not wanted or field not in CONTACT_FIELDS:
             return {}
         index = self._key_index(field)
-        candidates = sorted({rid for key in wanted for rid in index.get(key, ())})
+        candidates = sorted({rid for key in wanted for rid in index.ids(key)})
         found: dict[str, list[Record]] = {}
         for rid in candidates:
             record = self._read(rid)
@@ -220,7 +221,7 @@ class VdirConnector(Connector):
         if entity != CONTACT:
             raise ConfigurationError(f"{self.name}: a vdir address book serves contacts only")
 
-    def _key_index(self, field: str) -> dict[str, set[str]]:
+    def _key_index(self, field: str) -> KeyIndex:
         """Normalised value of ``field`` -> ids of the cards holding it, built by
         reading every card once per run, and again when someone else changed the
         folder (its modification time moved other than by our own writes)."""
@@ -230,12 +231,12 @@ class VdirConnector(Connector):
             self._index_stamp = stamp
         index = self._indexes.get(field)
         if index is None:
-            index = self._indexes[field] = {}
+            index = self._indexes[field] = KeyIndex()
             for rid in snapshot(self._dir, self.settings.suffix):
                 record = self._read(rid)
                 key = normalize_key(field, record.fields.get(field)) if record else None
                 if key:
-                    index.setdefault(key, set()).add(rid)
+                    index.add(key, rid)
         return index
 
     def _indexed(self, rid: str, fields: Mapping[str, object]) -> None:
@@ -245,7 +246,7 @@ class VdirConnector(Connector):
             if field in fields:
                 key = normalize_key(field, fields[field])
                 if key:
-                    index.setdefault(key, set()).add(rid)
+                    index.add(key, rid)
 
     def _folder_written(self) -> None:
         """Our own writes moved the folder's modification time: the indexes stay."""

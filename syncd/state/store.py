@@ -158,8 +158,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     # The bindings' unique indexes take most of a large first run's inserts: a page
-    # cache of up to 32 MiB (2 MiB by default) keeps them in memory.
-    cursor.execute("PRAGMA cache_size=-32768")
+    # cache of up to 8 MiB (2 MiB by default) keeps their working set in memory (32
+    # MiB was no quicker at 100,000 records and cost 28 MB more peak RSS).
+    cursor.execute("PRAGMA cache_size=-8192")
     cursor.execute("PRAGMA wal_autocheckpoint=8192")
     cursor.close()
 
