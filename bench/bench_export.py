@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import describe as describe_machine
+
 SYNCD = str(Path(sys.executable).parent / "syncd")
 COMPANIES = 1000
 
@@ -216,6 +218,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="contacts (repeatable)")
     sizes = parser.parse_args().n or [100_000]
+    print(describe_machine())
     peaks: dict[str, list[float]] = {}
     t = TARGETS
     for n in sizes:

@@ -1,0 +1,54 @@
+"""How fast this machine runs Python right now, printed by the benchmarks.
+
+Our targets are in seconds and records per second, but the machines we measure on
+differ (and a shared one differs from minute to minute) by a factor of two or more.
+Every benchmark prints this figure beside its own, so that figures from different
+sessions can be compared, and a slow day is told from a slow change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+#: What :func:`python_speed` gave on the machine of the session that added it
+#: (2026-11-29: 0.55-0.73 s, while the first-run figures in that session's note
+#: were taken). The machine of the sessions before was about 2.8x faster by the
+#: benchmarks themselves; this figure makes such a difference visible from now on.
+REFERENCE_SECONDS = 0.60
+
+
+def _workload() -> int:
+    """A fixed mix of what a sync does per record: dicts, strings, JSON."""
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    total = 0
+    for i in range(100_000):
+        record = {"first_name": f"First{i}", "last_name": f"Last{i}", "email": f"p{i}@x.org"}
+        selected = {k: v for k, v in record.items() if v and v.strip()}
+        total += len(encode(selected)) + len(record["email"].lower().split("@"))
+    return total
+
+
+def python_speed(rounds: int = 5) -> float:
+    """Seconds for the fixed workload, the best of ``rounds`` (the machine's speed
+    when least disturbed)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        _workload()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def describe() -> str:
+    """One line for a benchmark's output."""
+    seconds = python_speed()
+    factor = seconds / REFERENCE_SECONDS
+    return (
+        f"machine: calibration loop {seconds:.3f}s "
+        f"({factor:.2f}x the time it took when calibrated; higher is slower)"
+    )
+
+
+if __name__ == "__main__":
+    print(describe())
