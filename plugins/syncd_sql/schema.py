@@ -40,8 +40,10 @@ class EntityTable:
     deleted: Column[Any] | None
     columns: Mapping[str, Column[Any]]
     selected: Sequence[Column[Any]] = field(init=False)
-    #: (field, position in a selected row, reader of the value)
-    _positions: Sequence[tuple[str, int, Callable[[str, Any], Any]]] = field(init=False)
+    #: (field, position in a selected row) of text fields, read inline
+    _text_positions: Sequence[tuple[str, int]] = field(init=False)
+    #: (field, position in a selected row) of boolean fields
+    _other_positions: Sequence[tuple[str, int]] = field(init=False)
     #: field -> (column name, writer of a value)
     _writers: Mapping[str, tuple[str, Callable[[Any], Any]]] = field(init=False)
 
@@ -50,13 +52,20 @@ class EntityTable:
         mapped = list({col.name: col for col in self.columns.values()}.values())
         selected = keys + mapped
         position = {column.name: index for index, column in enumerate(selected)}
-        positions = [
-            (name, position[col.name], read_value if name in BOOLEAN_FIELDS else read_text)
+        text = [
+            (name, position[col.name])
             for name, col in self.columns.items()
+            if name not in BOOLEAN_FIELDS
+        ]
+        other = [
+            (name, position[col.name])
+            for name, col in self.columns.items()
+            if name in BOOLEAN_FIELDS
         ]
         writers = {name: (col.name, column_writer(col)) for name, col in self.columns.items()}
         object.__setattr__(self, "selected", selected)
-        object.__setattr__(self, "_positions", positions)
+        object.__setattr__(self, "_text_positions", text)
+        object.__setattr__(self, "_other_positions", other)
         object.__setattr__(self, "_writers", writers)
 
     @property
@@ -79,9 +88,19 @@ class EntityTable:
     def record(self, row: Row[Any]) -> Record:
         """A record from a row read with :attr:`selected`."""
         stamp = self.stamp(row)
+        # read_text, inlined for the usual text value: this runs for every column of
+        # every row read
+        fields = {
+            name: (value if value.strip() else None)
+            if type(value := row[pos]) is str
+            else read_text(name, value)
+            for name, pos in self._text_positions
+        }
+        for name, pos in self._other_positions:
+            fields[name] = read_value(name, row[pos])
         return Record(
             id=str(row[0]),
-            fields={name: read(name, row[pos]) for name, pos, read in self._positions},
+            fields=fields,
             version=version_of(stamp),
             modified_at=modified_at(stamp),
         )
