@@ -27,7 +27,6 @@ from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.notify import Notifier, watchdog_interval
 from syncd.plugins import default_registry
-from syncd.scheduler import PairScheduler
 from syncd.state import Store
 from syncd.state.store import now
 
@@ -53,6 +52,9 @@ class Daemon:
         self.pid = os.getpid()
         self.started_at = now()
         self.notifier = Notifier()
+        # imported here: APScheduler is the daemon's alone, not every command's
+        from syncd.scheduler import PairScheduler
+
         self.scheduler = PairScheduler(self._fire)
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="syncd-run")
         self.stopping = threading.Event()

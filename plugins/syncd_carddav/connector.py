@@ -6,10 +6,9 @@ import logging
 import ssl
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import Field
 
 from syncd.connector import (
@@ -29,11 +28,15 @@ from syncd.connector import (
 from syncd.entities import CONTACT, normalize_key
 from syncd.listing import ListingCursor
 from syncd.secrets import Secret
-from syncd_carddav.dav import DavClient, InvalidToken, Member, SyncCollectionUnsupported
+from syncd_carddav.answers import InvalidToken, Member, SyncCollectionUnsupported
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
 
-log = logging.getLogger("syncd.carddav")
+if TYPE_CHECKING:
+    import httpx
 
+    from syncd_carddav.dav import DavClient
+
+log = logging.getLogger("syncd.carddav")
 
 
 class CardDavSettings(ConnectorSettings):
@@ -81,6 +84,10 @@ class CardDavConnector(Connector):
 
     def open(self) -> None:
         """Open the HTTP client and check the address book exists."""
+        import httpx  # here, not at import: loading the plugin should not cost httpx
+
+        from syncd_carddav.dav import DavClient
+
         s = self.settings
         auth = None
         if s.username is not None:
@@ -175,9 +182,7 @@ class CardDavConnector(Connector):
     def _listing_pages(self, before: ListingCursor | None) -> Iterator[Page]:
         """For servers without sync-collection: list every card's ETag (one PROPFIND)
         and fetch only those whose ETag changed since ``before`` (all without it)."""
-        members = {
-            name: m for m in self.dav.listing() if (name := self.dav.href_to_name(m.href))
-        }
+        members = {name: m for m in self.dav.listing() if (name := self.dav.href_to_name(m.href))}
         now = ListingCursor.of({name: m.etag or "" for name, m in members.items()})
         if before is None:
             changed, deleted = sorted(members), []

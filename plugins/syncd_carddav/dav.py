@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -23,30 +22,13 @@ from syncd.connector import (
     RateLimitedError,
     UnavailableError,
 )
+from syncd_carddav.answers import InvalidToken, Member, SyncCollectionUnsupported
 
 DAV = "DAV:"
 CARD = "urn:ietf:params:xml:ns:carddav"
 RETRIES = 4
 #: Server errors worth retrying: every 5xx but 501 Not Implemented.
 _RETRIED = frozenset(range(500, 600)) - {501}
-
-
-class SyncCollectionUnsupported(Exception):
-    """The server does not offer RFC 6578 sync-collection on this collection."""
-
-
-class InvalidToken(Exception):
-    """The server refused the sync-token (Radicale 403, Xandikos 412)."""
-
-
-@dataclass(slots=True)
-class Member:
-    """One multistatus response: the resource href, its ETag, card text, or 404."""
-
-    href: str
-    etag: str | None = None
-    data: str | None = None
-    gone: bool = False
 
 
 def _retried_error(error: BaseException) -> bool:

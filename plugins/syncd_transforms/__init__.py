@@ -5,12 +5,19 @@ and ``title`` (names in title case)."""
 from __future__ import annotations
 
 import re
+from types import ModuleType
 from typing import Any
-
-import phonenumbers
 
 from syncd import hookimpl
 from syncd.transforms import Transform
+
+
+def _phonenumbers() -> ModuleType:
+    """phonenumbers, imported on first use: registering the transform should not cost
+    every ``syncd`` command its import."""
+    import phonenumbers
+
+    return phonenumbers
 
 
 def to_e164(value: Any, region: str | None) -> Any:
@@ -19,6 +26,7 @@ def to_e164(value: Any, region: str | None) -> Any:
     left as it is."""
     if not isinstance(value, str):
         return value
+    phonenumbers = _phonenumbers()
     try:
         number = phonenumbers.parse(value, region.upper() if region else None)
     except phonenumbers.NumberParseException:
@@ -30,7 +38,7 @@ def to_e164(value: Any, region: str | None) -> Any:
 
 def check_region(region: str | None) -> None:
     """A region argument must be a country phonenumbers knows."""
-    if region is not None and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+    if region is not None and region.upper() not in _phonenumbers().SUPPORTED_REGIONS:
         raise ValueError(f"{region!r} is not a country code such as GB, US or DE")
 
 
