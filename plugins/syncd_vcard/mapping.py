@@ -1,4 +1,6 @@
-"""Map vCard text to canonical contact fields and back, through vobject."""
+"""Map vCard text to canonical contact fields and back: reads of plain cards directly
+(:mod:`syncd_vcard.reader`), other reads and every patch through vobject, new cards
+as text (:mod:`syncd_vcard.writer`)."""
 
 from __future__ import annotations
 
