@@ -74,14 +74,14 @@ def version_of(stamp: Any) -> str | None:
 def modified_at(stamp: Any) -> datetime | None:
     """A stamp value as an aware datetime (naive values are taken as UTC), or None."""
     try:
+        if isinstance(stamp, str):  # SQLite's usual stamp: parsed, then as a datetime
+            stamp = datetime.fromisoformat(stamp.strip())
         if isinstance(stamp, datetime):
             return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
         if isinstance(stamp, date):
             return datetime.combine(stamp, time(), UTC)
         if isinstance(stamp, int | float | Decimal) and not isinstance(stamp, bool):
             return datetime.fromtimestamp(float(stamp), UTC)
-        if isinstance(stamp, str):
-            return modified_at(datetime.fromisoformat(stamp.strip()))
     except (ValueError, OverflowError, OSError):
         return None
     return None

@@ -186,4 +186,6 @@ def read_text(field: str, value: Any) -> Any:
     """:func:`read_value` for a field that is not boolean, quick for text values."""
     if type(value) is str:
         return value if value.strip() else None
+    if type(value) is int:  # an id column (a company reference): canonical_value's answer
+        return str(value)
     return read_value(field, value)
