@@ -16,7 +16,15 @@ from syncd_vcard.reader import quick_fields
 NAMES = ["N", "FN", "EMAIL", "TEL", "TITLE", "NOTE", "ORG", "UID", "X-CUSTOM", "ADR", "URL"]
 PLAIN_PARAMS = ["TYPE=cell", "type=CELL", "TYPE=fax", "TYPE=work,voice", "TYPE=home", "PREF=1",
                 "TYPE=", "TYPE= cell", "TYPE=a,,fax", "VALUE=uri", "CELL", "X-A=b=c"]  # fmt: skip
-ODD_PARAMS = ['TYPE="work,cell"', "ENCODING=b", "QUOTED-PRINTABLE", "CHARSET=utf-8", ";", "=x"]
+ODD_PARAMS = [
+    'TYPE="work,cell"',
+    "TYPE=x=y,cell",
+    "ENCODING=b",
+    "QUOTED-PRINTABLE",
+    "CHARSET=utf-8",
+    ";",
+    "=x",
+]
 
 value_chars = st.sampled_from([*list('ab ,;:\\nN"é漢\t'), "tel:", "\\n", "\\,", "\\;", "\\\\"])
 values = st.lists(value_chars, max_size=12).map("".join)
@@ -68,6 +76,7 @@ def reference(text: str) -> dict[str, Any] | None:
 @given(text=card_text(PLAIN_PARAMS + ODD_PARAMS, odd=True))
 @example(text="BEGIN:VCARD\r\nVERSION:3.0\r\nN:a\\;b;c,d\r\nORG:x\\,y,z;u\r\nEND:VCARD\r\n")
 @example(text="BEGIN:VCARD\nTEL;TYPE=fax;TYPE=cell:tel:1\nTEL:\nTEL:2\nEND:VCARD\n")
+@example(text="BEGIN:VCARD\nTEL;TYPE=x=y,cell:1\nEND:VCARD\n")
 @example(text="BEGIN:VCARD\nNOTE:a\\nb\\Nc\\:d\\\\\nEMAIL:x,y\nEND:VCARD\n")
 @example(text="BEGIN:VCARD\nNOTE:trailing \\\nEND:VCARD\n")
 def test_where_it_reads_a_card_it_reads_what_vobject_reads(text: str) -> None:

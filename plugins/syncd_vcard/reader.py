@@ -116,6 +116,8 @@ def _types(params: str) -> set[str]:
     for param in params.split(";"):
         key, equals, values = param.partition("=")
         if equals and key.upper() == "TYPE":
+            if "=" in values:  # vobject stops reading the values at a second "="
+                raise _Fallback
             found.update(part.strip().lower() for part in values.split(",") if part.strip())
     return found
 
