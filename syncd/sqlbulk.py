@@ -17,7 +17,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table, bindparam
+from sqlalchemy import Boolean, Connection, Executable, Table, bindparam
 from sqlalchemy.engine import Dialect
 
 
@@ -91,9 +91,7 @@ def update_rows(
     conn.exec_driver_sql(statement.sql, params)
 
 
-def execute_many(
-    conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]
-) -> int:
+def execute_many(conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> int:
     """Run ``statement`` (an UPDATE or DELETE with ``bindparam`` placeholders named
     like the keys of ``rows``, all with the same keys) once per row through the
     driver's ``executemany``; returns the number of rows it matched in all."""
@@ -144,6 +142,18 @@ _MARKS: dict[str, Callable[[int], str]] = {
 }
 
 
+def _processor(dialect: Dialect, column_type: Any) -> Callable[[Any], Any] | None:
+    """The column type's bind processor, or None where the driver binds the value
+    exactly so itself: sqlite3 binds True and False as 1 and 0, which is all
+    SQLAlchemy's Boolean processor does on SQLite (a binding row has two flags)."""
+    if dialect.name == "sqlite" and isinstance(column_type, Boolean):
+        return None
+    processor: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
+        dialect
+    )
+    return processor
+
+
 @lru_cache(maxsize=64)
 def _statement(
     dialect: Dialect,
@@ -172,9 +182,7 @@ def _statement(
         sets = ", ".join(f"{c} = {m}" for c, m in zip(columns[:-1], marks[:-1], strict=True))
         sql = f"UPDATE {target} SET {sets} WHERE {columns[-1]} = {marks[-1]}"
         row_positions = [*range(len(row_keys)), len(order) - 1]
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
-    ]
+    processors = [_processor(dialect, table.c[name].type) for name in order]
     converters = tuple(
         (position, convert)
         for position in row_positions

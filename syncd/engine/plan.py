@@ -14,7 +14,14 @@ from typing import Any
 
 from syncd.connector import Connector, Record
 from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
-from syncd.engine.records import changed_fields, dump, fingerprint, new_key, without_empty
+from syncd.engine.records import (
+    changed_fields,
+    dump,
+    fingerprint,
+    new_key,
+    new_keys,
+    without_empty,
+)
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
 from syncd.entities import REFERENCES, normalize_key
@@ -115,10 +122,15 @@ class Planner:
         unbound: list[tuple[Record, dict[str, Any], str]] = []
         bound: list[tuple[Record, dict[str, Any], str, BindingRow]] = []
         side = flow.source_side
+        rules = self.rules
+        # looked up once: this loop runs for every record read
+        passes = rules.passes if rules.filters else None
+        missing_of = rules.missing if rules.required else None
+        select = rules.select
         for record in records:
-            if not self.rules.passes(record.fields):
+            if passes is not None and not passes(record.fields):
                 continue
-            fields = self.rules.select(record.fields)
+            fields = select(record.fields)
             serial = dump(fields)
             digest = fingerprint(serial)
             binding = bindings.get(record.id)
@@ -132,7 +144,7 @@ class Planner:
             if failures.get(record.id, "") == digest:
                 ops.append(self._op("wait", record, fields, digest, binding))
                 continue
-            missing = self.rules.missing(fields)
+            missing = missing_of(fields) if missing_of is not None else None
             if missing:
                 reason = f"missing required field(s): {', '.join(missing)}"
                 ops.append(self._op("refuse", record, fields, digest, binding, reason))
@@ -345,10 +357,11 @@ class Planner:
                 else:
                     still.append((record, fields, digest))
             remaining = still
-        for record, fields, digest in remaining:
+        keys = new_keys(len(remaining)) if flow.may_create else []
+        for index, (record, fields, digest) in enumerate(remaining):
             if flow.may_create:
                 op = self._op("create", record, fields, digest, None)
-                op.key = new_key()
+                op.key = keys[index]
             else:
                 reason = f"no match, and creating on {flow.target_side} is not allowed"
                 op = self._op("skip", record, fields, digest, None, reason)

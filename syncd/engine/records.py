@@ -23,6 +23,12 @@ def new_key() -> str:
     return os.urandom(16).hex()
 
 
+def new_keys(count: int) -> list[str]:
+    """``count`` fresh keys like :func:`new_key`, from one read of the random source."""
+    text = os.urandom(16 * count).hex()
+    return [text[start : start + 32] for start in range(0, 32 * count, 32)]
+
+
 def fingerprint(serialised: str) -> str:
     """A short hash of a serialised snapshot: equal content, equal hash."""
     return hashlib.blake2b(serialised.encode(), digest_size=12).hexdigest()
