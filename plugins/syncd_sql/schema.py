@@ -46,6 +46,8 @@ class EntityTable:
     _other_positions: Sequence[tuple[str, int]] = field(init=False)
     #: field -> (column name, writer of a value)
     _writers: Mapping[str, tuple[str, Callable[[Any], Any]]] = field(init=False)
+    #: field -> column name, for the text columns (whose writer passes text through)
+    _text_columns: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         keys = [c for c in (self.id, self.updated_at, self.deleted) if c is not None]
@@ -67,6 +69,8 @@ class EntityTable:
         object.__setattr__(self, "_text_positions", text)
         object.__setattr__(self, "_other_positions", other)
         object.__setattr__(self, "_writers", writers)
+        texts = {name: col.name for name, col in self.columns.items() if python_type(col) is str}
+        object.__setattr__(self, "_text_columns", texts)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -130,7 +134,13 @@ class EntityTable:
         types; unmapped fields are ignored. Raises :class:`CoercionError`."""
         values: dict[str, Any] = {}
         writers = self._writers
+        texts = self._text_columns
         for name, value in fields.items():
+            # the text column's writer, inlined for text and None (it passes them on)
+            column = texts.get(name)
+            if column is not None and (value is None or type(value) is str):
+                values[column] = value
+                continue
             writer = writers.get(name)
             if writer is not None:
                 values[writer[0]] = writer[1](value)

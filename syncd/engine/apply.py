@@ -427,9 +427,9 @@ class Applier:
         reverse: bool = False,
     ) -> None:
         """Record a run item; ``reverse`` for a two-way write-back onto the source."""
-        merged = {**(op.detail or {}), **(detail or {})}
+        merged = {**op.detail, **detail} if op.detail and detail else op.detail or detail
         if op.reason and outcome == "skipped":
-            merged["reason"] = op.reason
+            merged = {**(merged or {}), "reason": op.reason}
         flow = self.flow
         item = {
             "entity": op.entity,
@@ -444,4 +444,3 @@ class Applier:
         commit.items.append(item)
         if self.on_item is not None:
             self.on_item(item)
-
