@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from syncd.entities import is_empty
-from syncd_vcard.reader import quick_fields
+from syncd_vcard.reader import quick_fields, tel_field, text_value
 from syncd_vcard.writer import write_card
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ def _vobject() -> ModuleType:
 
     return vobject
 
+
 #: The canonical contact fields a vCard carries.
 CONTACT_FIELDS: tuple[str, ...] = (
     "first_name",
@@ -37,8 +38,6 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "notes",
 )
 
-#: Which TEL type goes to which field; a TEL with none of these is a phone.
-_TEL_FIELD = {"cell": "mobile", "fax": "fax"}
 _FIELD_TEL_TYPE = {"phone": "work", "mobile": "cell", "fax": "fax"}
 _SIMPLE = {"title": "title", "notes": "note"}
 
@@ -67,24 +66,13 @@ def _types(line: ContentLine) -> set[str]:
 
 
 def _tel_field(line: ContentLine) -> str:
-    types = _types(line)
-    for kind, field in _TEL_FIELD.items():
-        if kind in types:
-            return field
-    return "phone"
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, list):
-        value = ",".join(str(part) for part in value)
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    return tel_field(_types(line))
 
 
 def card_uid(text: str) -> str | None:
     """The card's UID, if it has one."""
     card = parse(text)
-    return _text(card.uid.value) if "uid" in card.contents else None
+    return text_value(card.uid.value) if "uid" in card.contents else None
 
 
 def card_fields(text: str) -> dict[str, Any]:
@@ -106,27 +94,27 @@ def fields_of(card: Component) -> dict[str, Any]:
     if "n" in card.contents:
         name = card.n.value
         if isinstance(name, _vobject().vcard.Name):
-            fields["first_name"] = _text(name.given)
-            fields["last_name"] = _text(name.family)
+            fields["first_name"] = text_value(name.given)
+            fields["last_name"] = text_value(name.family)
         else:
             parts = str(name).split(";")
-            fields["last_name"] = _text(parts[0])
-            fields["first_name"] = _text(parts[1]) if len(parts) > 1 else None
+            fields["last_name"] = text_value(parts[0])
+            fields["first_name"] = text_value(parts[1]) if len(parts) > 1 else None
     if "email" in card.contents:
-        fields["email"] = _text(card.contents["email"][0].value)
+        fields["email"] = text_value(card.contents["email"][0].value)
     for line in card.contents.get("tel", []):
         field = _tel_field(line)
         if fields[field] is None:
-            value = _text(line.value)
+            value = text_value(line.value)
             if value and value.lower().startswith("tel:"):  # vCard 4.0 VALUE=uri
                 value = value[4:]
             fields[field] = value
     for field, prop in _SIMPLE.items():
         if prop in card.contents:
-            fields[field] = _text(card.contents[prop][0].value)
+            fields[field] = text_value(card.contents[prop][0].value)
     if "org" in card.contents:
         org = card.org.value
-        fields["company"] = _text(org[0] if isinstance(org, list) and org else org)
+        fields["company"] = text_value(org[0] if isinstance(org, list) and org else org)
     return fields
 
 

@@ -31,7 +31,7 @@ _ENCODED = re.compile(r"ENCODING|QUOTED-PRINTABLE|BASE64|CHARSET", re.IGNORECASE
 #: vobject's escapable characters for list values.
 _TEXT_ESCAPES = '\\;,Nn"'
 #: Which TEL type goes to which field; a TEL with none of these is a phone.
-_TEL_FIELD = (("cell", "mobile"), ("fax", "fax"))
+TEL_FIELDS = (("cell", "mobile"), ("fax", "fax"))
 _SIMPLE = {"EMAIL": "email", "TITLE": "title", "NOTE": "notes"}
 _MAPPED = {"TEL", "N", "ORG", *_SIMPLE}
 
@@ -82,28 +82,38 @@ def _read(lines: list[tuple[str, str, str]], names: tuple[str, ...]) -> dict[str
             continue
         elif name in _SIMPLE:
             seen.add(name)
-            fields[_SIMPLE[name]] = _text(_values(value)[0])
+            fields[_SIMPLE[name]] = text_value(_values(value)[0])
         elif name == "N":
             seen.add(name)
             parts = _structured(value)
-            fields["last_name"] = _text(parts[0])
-            fields["first_name"] = _text(parts[1]) if len(parts) > 1 else None
+            fields["last_name"] = text_value(parts[0])
+            fields["first_name"] = text_value(parts[1]) if len(parts) > 1 else None
         else:  # ORG
             seen.add(name)
-            fields["company"] = _text(_structured(value)[0])
+            fields["company"] = text_value(_structured(value)[0])
     raise _Fallback  # no END: vobject says why
 
 
+def tel_field(types: set[str]) -> str:
+    """The contact field a TEL line with these (lower-cased) types fills."""
+    for kind, name in TEL_FIELDS:
+        if kind in types:
+            return name
+    return "phone"
+
+
+def text_value(value: Any) -> str | None:
+    """A property value as a field value: a list joined with commas, blank as None."""
+    if isinstance(value, list):
+        value = ",".join(str(part) for part in value)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
 def _tel(fields: dict[str, Any], value: str, params: str) -> None:
-    field = "phone"
-    if params:
-        types = _types(params)
-        for kind, name in _TEL_FIELD:
-            if kind in types:
-                field = name
-                break
+    field = tel_field(_types(params)) if params else "phone"
     if fields[field] is None:
-        number = _text(_values(value)[0])
+        number = text_value(_values(value)[0])
         if number and number[:4].lower() == "tel:":  # vCard 4.0 VALUE=uri
             number = number[4:]
         fields[field] = number
@@ -161,9 +171,3 @@ def _structured(value: str) -> list[str | list[str]]:
         items = _values(part)
         parts.append(items[0] if len(items) == 1 else items)
     return parts
-
-
-def _text(value: str | list[str]) -> str | None:
-    if isinstance(value, list):
-        value = ",".join(value)
-    return value.strip() or None
