@@ -123,3 +123,17 @@ def test_execute_many_with_fixed_values_in_the_statement(
         assert execute_many(conn, statement, rows) == 2  # run = 1 holds for 1 and 3
     got = {r[0]: r[1:4] for r in rows_of(engine, things)}
     assert got == {1: ("m1", None, True), 2: ("n2", None, False), 3: ("m3", None, True)}
+
+
+def test_insert_rows_beyond_one_statement(table: tuple[sa.Engine, sa.Table]) -> None:
+    """More rows than one statement's parameter limit (SQLite writes many rows per
+    statement) all land, each with its own values."""
+    engine, things = table
+    rows = [{"id": i, "name": f"n{i}", "order": None, "flag": i % 2 == 0} for i in range(12_001)]
+    with engine.begin() as conn:
+        insert_rows(conn, things, rows, {"at": WHEN, "run": 3})
+    got = rows_of(engine, things)
+    assert len(got) == 12_001
+    assert [(r[0], r[1], r[3], r[5]) for r in got[::1000]] == [
+        (i, f"n{i}", i % 2 == 0, 3) for i in range(0, 12_001, 1000)
+    ]

@@ -3,10 +3,13 @@ queries, one transaction per batch, and hand-made bindings checked for clashes."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from syncd.errors import UserError
 from syncd.state import BindingRow, Store
@@ -69,6 +72,91 @@ def test_a_failing_batch_leaves_nothing_half_written(any_store: Store) -> None:
     assert any_store.cursor("p", "left", "contact") is None
 
 
+def item(source_id: str) -> dict[str, object]:
+    return {
+        "entity": "contact",
+        "action": "create",
+        "outcome": "ok",
+        "source_side": "left",
+        "source_id": source_id,
+        "target_id": None,
+        "error": None,
+        "detail": None,
+    }
+
+
+def test_a_batch_written_behind_is_there_for_the_next_read(any_store: Store) -> None:
+    run_id = any_store.start_run("p", "cli", "export", False)
+    for page in range(3):
+        ids = [f"{page}-{i}" for i in range(3000)]
+        any_store.commit_behind(
+            "p",
+            run_id,
+            BatchCommit(
+                new_bindings=[BindingRow(None, "contact", i, f"r{i}") for i in ids],
+                items=[item(i) for i in ids],
+                cursors={("left", "contact"): str(page)},
+            ),
+        )
+        # the next read waits for the write: it sees every row of it
+        assert len(any_store.bindings_for("p", "contact", "left", ids)) == 3000
+    assert any_store.cursor("p", "left", "contact") == "2"
+    assert len(list(any_store.run_items(run_id))) == 9000
+
+
+def test_a_failed_write_behind_fails_the_next_use_and_leaves_nothing(any_store: Store) -> None:
+    run_id = any_store.start_run("p", "cli", "export", False)
+    any_store.commit("p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")]))
+    clash = BatchCommit(
+        new_bindings=[BindingRow(None, "contact", "x", "y"), BindingRow(None, "contact", "a", "z")],
+        items=[item("x")],
+        cursors={("left", "contact"): "99"},
+    )
+    any_store.commit_behind("p", run_id, clash)
+    with pytest.raises(IntegrityError):
+        any_store.settle()
+    # reported once; the store goes on working and nothing of the batch is there
+    assert any_store.bindings_for("p", "contact", "left", ["x"]) == {}
+    assert any_store.cursor("p", "left", "contact") is None
+    assert list(any_store.run_items(run_id)) == []
+
+
+def test_a_threads_failed_write_is_reported_to_that_thread_only(any_store: Store) -> None:
+    run_id = any_store.start_run("p", "cli", "export", False)
+    any_store.commit("p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")]))
+    clash = BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "z")])
+    errors: list[BaseException] = []
+    submitted, proceed = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        any_store.commit_behind("p", run_id, clash)
+        submitted.set()
+        proceed.wait()
+        try:
+            any_store.settle()
+        except IntegrityError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    submitted.wait()
+    any_store.settle()  # this thread wrote nothing behind: nothing to wait for or report
+    assert any_store.bindings_for("p", "contact", "left", ["a"])["a"].right_id == "b"
+    proceed.set()
+    worker.join()
+    assert len(errors) == 1
+
+
+def test_an_in_memory_store_writes_at_once() -> None:
+    store = Store("sqlite://")
+    run_id = store.start_run("p", "cli", "export", False)
+    store.commit_behind(
+        "p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")])
+    )
+    assert store.bindings_for("p", "contact", "left", ["a"])["a"].right_id == "b"
+    store.close()
+
+
 def test_link_refuses_an_id_that_is_already_bound(any_store: Store) -> None:
     any_store.link("p", "contact", [("1", "A")])
     with pytest.raises(UserError, match="already bound"):
@@ -83,6 +171,62 @@ def test_pause_is_persisted(any_store: Store) -> None:
     assert Store(any_store.url).pair_states()["p"]["paused"] is True
     any_store.set_paused(["p"], False)
     assert any_store.pair_states()["p"]["paused"] is False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, state_url: str) -> str:
+    return state_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def schema_of(url: str) -> tuple[str | None, list[object]]:
+    """The store's revision and how its schema differs from the models (Alembic's
+    autogenerate comparison: tables, columns, types, nullability, keys, indexes)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+        revision = context.get_current_revision()
+    engine.dispose()
+    return revision, differences
+
+
+def test_a_new_store_built_from_the_models_equals_one_built_by_the_migrations(
+    empty_url: str, tmp_path: Path
+) -> None:
+    from alembic import command
+
+    from syncd.state.migrate import HEAD, alembic_config, upgrade
+
+    engine = create_engine(empty_url)
+    upgrade(engine)  # an empty database: built from the models and stamped
+    engine.dispose()
+    assert schema_of(empty_url) == (HEAD, [])
+
+    migrated_url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    migrated = create_engine(migrated_url)
+    cfg = alembic_config()
+    with migrated.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+    migrated.dispose()
+    assert schema_of(migrated_url) == (HEAD, [])
+
+
+def test_a_database_with_other_tables_gets_syncds_tables_beside_them(state_url: str) -> None:
+    engine = create_engine(state_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT)"))
+        conn.execute(text("INSERT INTO contacts (name) VALUES ('kept')"))
+    engine.dispose()
+    store = Store(state_url)
+    assert store.runs() == []
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM contacts")).scalar() == "kept"
+    store.close()
 
 
 def test_the_known_schema_head_is_the_newest_migration() -> None:

@@ -96,20 +96,14 @@ class VdirConnector(Connector):
         having read no file, and a changed one yields only the new and changed cards
         and the ids of removed ones. Without a cursor (or with ``full``) every card."""
         self._check_entity(entity)
-        versions = snapshot(self._dir, self.settings.suffix)
-        now = ListingCursor.of(versions, self.settings.suffix)
-        if not full and ListingCursor.digest_of(cursor) == now.digest:
+        listed = self._listing(cursor, full)
+        if listed is None:
             yield Page(cursor=cursor)
             return
-        before = None if full else ListingCursor.decode(cursor)
-        if before is None:
-            ids, deleted = sorted(versions), []
-        else:
-            ids, deleted = before.changed(versions)
-        complete = before is None
+        ids, deleted, packed, complete = listed
         size = self.settings.page_size
         if not ids:
-            yield Page(deleted=deleted, cursor=now.encode(), full=complete)
+            yield Page(deleted=deleted, cursor=packed, full=complete)
             return
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
@@ -118,9 +112,24 @@ class VdirConnector(Connector):
             yield Page(
                 records=records,
                 deleted=deleted if last else [],
-                cursor=now.encode() if last else None,
+                cursor=packed if last else None,
                 full=complete,
             )
+
+    def _listing(
+        self, cursor: str | None, full: bool
+    ) -> tuple[list[str], list[str], str, bool] | None:
+        """Stat the folder against ``cursor``: (ids to read, ids gone, the new cursor,
+        whether all were listed), or None when nothing changed. The listing itself is
+        not kept: a large first sync peaks at its end, with every card written."""
+        now = ListingCursor.of(snapshot(self._dir, self.settings.suffix), self.settings.suffix)
+        if not full and ListingCursor.digest_of(cursor) == now.digest:
+            return None
+        before = None if full else ListingCursor.decode(cursor)
+        if before is None:
+            return sorted(now.versions), [], now.encode(), True
+        ids, deleted = before.changed(now.versions)
+        return ids, deleted, now.encode(), False
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         """Read the named cards; missing or unreadable files are absent."""

@@ -77,7 +77,9 @@ class Applier:
         self.flow.target.flush()
         if wrote_back:
             self.flow.source.flush()
-        self.flow.store.commit(self.flow.pair, self.run_id, commit)
+        # written behind: the next page is read and planned meanwhile, and the
+        # store's next use waits for this commit (syncd/state/behind.py)
+        self.flow.store.commit_behind(self.flow.pair, self.run_id, commit)
 
     # -- writes -------------------------------------------------------------------------
 

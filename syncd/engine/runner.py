@@ -143,7 +143,11 @@ class PairRunner:
                 left = stack.enter_context(self.config.connector(pair.left))
                 right = stack.enter_context(self.config.connector(pair.right))
                 run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
-                body(run)
+                try:
+                    body(run)
+                finally:
+                    # the last batch's commit is part of the run, and so is its error
+                    self.store.settle()
             result.status = "partial" if counts["failed"] else "ok"
         except StopRequested as exc:
             result.status = "stopped"
