@@ -64,18 +64,29 @@ def insert_rows(
 
 
 def _insert_values(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
-    """SQLite: insert as many rows per statement as its parameter limit allows.
+    """SQLite: insert many rows per statement.
 
     ``executemany`` steps the statement once per row and takes the GIL back between
-    rows; one multi-row statement runs all of its rows in the engine without it, so
-    a batch written behind (``syncd/state/behind.py``) truly runs beside the engine."""
+    rows; a multi-row statement runs all of its rows in the engine without it, so a
+    batch written behind (``syncd/state/behind.py``) truly runs beside the engine.
+    Statements hold a power of two of rows, at most :data:`MAX_ROWS`: the driver
+    keeps every statement it prepared (about 2 KB a row), so a few sizes reused
+    cost little memory where one statement per batch size would cost megabytes."""
     width = len(params[0])
     driver = conn.connection.driver_connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if driver else 999
-    per = max(1, limit // width)
-    for start in range(0, len(params), per):
-        chunk = params[start : start + per]
-        conn.exec_driver_sql(_values_sql(sql, len(chunk)), tuple(chain.from_iterable(chunk)))
+    most = max(1, min(MAX_ROWS, limit // width))
+    most = 1 << (most.bit_length() - 1)
+    start, total = 0, len(params)
+    while start < total:
+        rows = min(most, 1 << ((total - start).bit_length() - 1))
+        chunk = params[start : start + rows]
+        conn.exec_driver_sql(_values_sql(sql, rows), tuple(chain.from_iterable(chunk)))
+        start += rows
+
+
+#: The most rows one multi-row INSERT holds on SQLite (a power of two).
+MAX_ROWS = 512
 
 
 @lru_cache(maxsize=32)
