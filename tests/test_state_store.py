@@ -59,20 +59,8 @@ def test_a_batch_commits_bindings_items_and_cursor_together(any_store: Store) ->
     assert len(list(any_store.run_items(run_id))) == 1
 
 
-def test_a_failing_batch_leaves_nothing_half_written(any_store: Store) -> None:
-    run_id = any_store.start_run("p", "cli", "export", False)
-    any_store.commit("p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")]))
-    clash = BatchCommit(
-        new_bindings=[BindingRow(None, "contact", "x", "y"), BindingRow(None, "contact", "a", "z")],
-        cursors={("left", "contact"): "99"},
-    )
-    with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
-        any_store.commit("p", run_id, clash)
-    assert any_store.bindings_for("p", "contact", "left", ["x"]) == {}
-    assert any_store.cursor("p", "left", "contact") is None
-
-
 def item(source_id: str) -> dict[str, object]:
+    """A run item of a create of ``source_id``."""
     return {
         "entity": "contact",
         "action": "create",
@@ -83,6 +71,27 @@ def item(source_id: str) -> dict[str, object]:
         "error": None,
         "detail": None,
     }
+
+
+def a_bound_and_a_clash(store: Store) -> tuple[int, BatchCommit]:
+    """A run with contact a bound, and a batch that binds x, then a again (which the
+    unique index refuses), and moves the cursor."""
+    run_id = store.start_run("p", "cli", "export", False)
+    store.commit("p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")]))
+    clash = BatchCommit(
+        new_bindings=[BindingRow(None, "contact", "x", "y"), BindingRow(None, "contact", "a", "z")],
+        items=[item("x")],
+        cursors={("left", "contact"): "99"},
+    )
+    return run_id, clash
+
+
+def test_a_failing_batch_leaves_nothing_half_written(any_store: Store) -> None:
+    run_id, clash = a_bound_and_a_clash(any_store)
+    with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
+        any_store.commit("p", run_id, clash)
+    assert any_store.bindings_for("p", "contact", "left", ["x"]) == {}
+    assert any_store.cursor("p", "left", "contact") is None
 
 
 def test_a_batch_written_behind_is_there_for_the_next_read(any_store: Store) -> None:
@@ -105,13 +114,7 @@ def test_a_batch_written_behind_is_there_for_the_next_read(any_store: Store) -> 
 
 
 def test_a_failed_write_behind_fails_the_next_use_and_leaves_nothing(any_store: Store) -> None:
-    run_id = any_store.start_run("p", "cli", "export", False)
-    any_store.commit("p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")]))
-    clash = BatchCommit(
-        new_bindings=[BindingRow(None, "contact", "x", "y"), BindingRow(None, "contact", "a", "z")],
-        items=[item("x")],
-        cursors={("left", "contact"): "99"},
-    )
+    run_id, clash = a_bound_and_a_clash(any_store)
     any_store.commit_behind("p", run_id, clash)
     with pytest.raises(IntegrityError):
         any_store.settle()
