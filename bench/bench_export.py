@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import byte_compile_project
 from machine import describe as describe_machine
 
 SYNCD = str(Path(sys.executable).parent / "syncd")
@@ -218,6 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="contacts (repeatable)")
     sizes = parser.parse_args().n or [100_000]
+    byte_compile_project()
     print(describe_machine())
     peaks: dict[str, list[float]] = {}
     t = TARGETS

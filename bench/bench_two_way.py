@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import byte_compile_project
 from machine import describe as describe_machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="contacts")
     n = parser.parse_args().n
+    byte_compile_project()
     print(describe_machine())
     print(f"two-way SQLite <-> csv, N = {n:,} contacts across {COMPANIES:,} companies")
     r = run_size(n)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+from machine import byte_compile_project
 from machine import describe as describe_machine
 
 BIN = Path(sys.executable).parent
@@ -304,6 +305,7 @@ def main() -> None:
         root = Path(tmp)
         (root / "syncd.toml").write_text(SYNCD_CONFIG, encoding="utf-8")
         n = args.n
+        byte_compile_project()
         print(describe_machine())
         print(f"vdir -> vdir, N = {n:,} cards (whole processes, start-up included)")
         f = vdir_phase(root, n)
