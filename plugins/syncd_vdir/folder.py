@@ -53,9 +53,13 @@ def read_file(path: str) -> tuple[bytes, str] | None:
         return None
     try:
         stat = os.fstat(fd)
-        chunks = [os.read(fd, max(stat.st_size, 4096))]
-        while chunks[-1]:  # the file grew while we read it
-            chunks.append(os.read(fd, 65536))
+        wanted = max(stat.st_size + 1, 4096)
+        chunks = [os.read(fd, wanted)]
+        # a short read of a regular file is its end; a full one may not be (the file
+        # grew while we read it)
+        if len(chunks[0]) == wanted:
+            while chunks[-1]:
+                chunks.append(os.read(fd, 65536))
     finally:
         os.close(fd)
     return b"".join(chunks), file_version(stat)
