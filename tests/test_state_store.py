@@ -142,11 +142,13 @@ def test_a_threads_failed_write_is_reported_to_that_thread_only(any_store: Store
 
     worker = threading.Thread(target=other_thread)
     worker.start()
-    submitted.wait()
-    any_store.settle()  # this thread wrote nothing behind: nothing to wait for or report
-    assert any_store.bindings_for("p", "contact", "left", ["a"])["a"].right_id == "b"
-    proceed.set()
-    worker.join()
+    try:
+        submitted.wait()
+        any_store.settle()  # this thread wrote nothing behind: nothing to wait for or report
+        assert any_store.bindings_for("p", "contact", "left", ["a"])["a"].right_id == "b"
+    finally:
+        proceed.set()
+        worker.join()
     assert len(errors) == 1
 
 
