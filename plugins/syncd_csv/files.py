@@ -141,6 +141,11 @@ class CsvSource:
                 self.header = cells_of(raw, cells, delimiter)
                 break
 
+    def read_bytes(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the file at ``offset``, from the file as opened (the
+        same version the records come from), without moving the record reader."""
+        return os.pread(self._text.buffer.fileno(), size, offset)
+
     @property
     def rows(self) -> Iterator[list[str]]:
         """The remaining data records as lists of cells (blank lines included)."""

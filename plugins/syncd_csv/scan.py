@@ -9,6 +9,8 @@ rewrite the file by copying everything else as byte ranges (see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, count, repeat
+from operator import contains, itemgetter, methodcaller
 
 from syncd_csv.files import CsvSource, FileToken, byte_length
 
@@ -33,6 +35,66 @@ class Found:
 def scan(source: CsvSource, id_col: int, wanted: set[str], found: Found) -> None:
     """Read every remaining record of ``source`` once, noting the rows of ``wanted``
     ids (and the ids no row holds) in ``found``."""
+    if id_col == 0 and wanted and scan_plain(source, wanted, found):
+        return
+    scan_lines(source, id_col, wanted, found)
+
+
+#: Bytes read at a time by :func:`scan_plain`.
+BLOCK = 1 << 20
+
+
+def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
+    """:func:`scan` for the usual file, ids first and no quote, non-ASCII character,
+    blank or one-cell line anywhere: its lines are cut, measured and matched by C
+    loops over blocks of bytes, not one Python step per line (a large file's
+    update run spent a third of its time in :func:`scan_lines`). False, with
+    nothing noted, for any other file."""
+    delimiter = source.delimiter
+    if not delimiter.isascii():
+        return False
+    mark = delimiter.encode()
+    keys = {rid.encode(): rid for rid in wanted if rid.isascii()}
+    hits: dict[str, tuple[int, bytes]] = {}
+    shared: set[str] = set()
+    offset = position = source.data_start
+    rest = b""
+    while True:
+        data = source.read_bytes(position, BLOCK)
+        position += len(data)
+        text = rest + data
+        cut = text.rfind(b"\n") + 1 if data else len(text)
+        if data and not cut:
+            rest = text
+            continue
+        part, rest = text[:cut], text[cut:]
+        if b'"' in part or not part.isascii():
+            return False
+        lines = part.splitlines(keepends=True)
+        if not all(map(contains, lines, repeat(mark))):
+            return False
+        ids = list(map(itemgetter(0), map(methodcaller("partition", mark), lines)))
+        starts = list(accumulate(map(len, lines), initial=offset))
+        for index in compress(count(), map(keys.__contains__, ids)):
+            rid = keys[ids[index]]
+            if rid in hits:
+                shared.add(rid)
+            else:
+                hits[rid] = (starts[index], lines[index])
+        offset = starts[-1]
+        if not data:
+            break
+    rows, spans = found.rows, found.spans
+    for rid, (start, line) in hits.items():
+        rows[rid] = line.decode().rstrip("\r\n").split(delimiter)
+        spans[rid] = None if rid in shared else (start, len(line))
+    found.missing |= wanted - rows.keys()
+    return True
+
+
+def scan_lines(source: CsvSource, id_col: int, wanted: set[str], found: Found) -> None:
+    """:func:`scan` for any file, a line at a time (quoted records through the csv
+    module)."""
     delimiter = source.delimiter
     quoted = source.quoted
     rows, spans = found.rows, found.spans

@@ -1,0 +1,111 @@
+"""Finding CSV rows by id: the block-wise pass for plain files (``scan_plain``) must
+note exactly what the line-by-line pass (``scan_lines``) notes, or decline the file.
+
+The connector's update and delete tests cover what the connector does with the rows
+and byte spans found; here generated files (any line endings, BOM, quotes, non-ASCII,
+blank and one-cell lines, duplicate ids, no final line break, blocks cut anywhere)
+compare the two passes directly.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import syncd_csv.scan as scan_module
+from syncd_csv.files import open_source
+from syncd_csv.scan import Found, scan, scan_lines, scan_plain
+
+IDS = st.sampled_from(["a1", "b2", "c3", "d4", "", "é5", "6"])
+CELLS = st.text(alphabet="xyz ,;é\"\t0", max_size=4)
+ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
+PLAIN_IDS = st.sampled_from(["a1", "b2", "c3", "d4", "", "6"])
+PLAIN_CELLS = st.text(alphabet="xyz 0", max_size=4)
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A CSV file's bytes (header ``Id<d>Name<d>Note``) and its delimiter."""
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    ending = draw(ENDINGS)
+    # half of the files are plain (the block pass takes them), half may hold anything
+    plain = draw(st.booleans())
+    ids, cells = (PLAIN_IDS, PLAIN_CELLS) if plain else (IDS, CELLS)
+    kinds = ["row"] if plain else ["row", "row", "row", "blank", "one-cell"]
+    lines = [delimiter.join(["Id", "Name", "Note"])]
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(kinds))
+        if kind == "blank":
+            lines.append("")
+        elif kind == "one-cell":
+            lines.append(draw(ids))
+        else:
+            row = [draw(ids), *draw(st.lists(cells, min_size=1, max_size=3))]
+            lines.append(delimiter.join(row))
+    text = ending.join(lines) + (ending if draw(st.booleans()) else "")
+    bom = codecs.BOM_UTF8 if draw(st.booleans()) else b""
+    return bom + text.encode(), delimiter
+
+
+def passes(path: Path, delimiter: str, wanted: set[str]) -> tuple[Found | None, Found]:
+    """What ``scan_plain`` notes (None: it declined) and what ``scan_lines`` notes."""
+    noted: list[Found | None] = []
+    for method in ("plain", "lines"):
+        with open_source(path, delimiter) as source:
+            assert source is not None
+            found = Found(source.token)
+            if method == "lines":
+                scan_lines(source, 0, wanted, found)
+            elif not scan_plain(source, wanted, found):
+                assert found == Found(source.token)  # declined: nothing noted
+                found = None
+            noted.append(found)
+    plain, lines = noted
+    assert lines is not None
+    return plain, lines
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    file=csv_files(),
+    wanted=st.sets(IDS, min_size=1, max_size=4),
+    block=st.sampled_from([1, 2, 7, 64, 1 << 20]),
+)
+def test_the_block_pass_finds_what_the_line_pass_finds(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file: tuple[bytes, str],
+    wanted: set[str],
+    block: int,
+) -> None:
+    data, delimiter = file
+    path = tmp_path / "rows.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(scan_module, "BLOCK", block)
+    plain, lines = passes(path, delimiter, wanted)
+    if plain is not None:
+        assert (plain.rows, plain.spans, plain.missing) == (lines.rows, lines.spans, lines.missing)
+        for rid, span in lines.spans.items():
+            if span is not None:
+                start, length = span
+                assert data[start : start + length].decode().split(delimiter)[0] == rid
+
+
+def test_a_plain_file_takes_the_block_pass(tmp_path: Path) -> None:
+    rows = "".join(f"id{i},Name {i},note\r\n" for i in range(5000))
+    path = tmp_path / "rows.csv"
+    path.write_bytes(("Id,Name,Note\r\n" + rows).encode())
+    plain, lines = passes(path, ",", {"id7", "id4999", "nope"})
+    assert plain is not None
+    assert plain.rows["id4999"] == ["id4999", "Name 4999", "note"]
+    assert plain.missing == {"nope"}
+    assert (plain.rows, plain.spans) == (lines.rows, lines.spans)
+    with open_source(path, ",") as source:
+        assert source is not None
+        found = Found(source.token)
+        scan(source, 0, {"id7"}, found)
+    assert found.spans == {"id7": lines.spans["id7"]}
