@@ -50,10 +50,6 @@ def describe() -> str:
     )
 
 
-if __name__ == "__main__":
-    print(describe())
-
-
 def byte_compile_project() -> None:
     """Byte-compile syncd's own modules, as pip does for every package it installs.
 
@@ -69,3 +65,7 @@ def byte_compile_project() -> None:
     root = Path(__file__).resolve().parent.parent
     for folder in ("syncd", "plugins"):
         compileall.compile_dir(str(root / folder), quiet=1)
+
+
+if __name__ == "__main__":
+    print(describe())

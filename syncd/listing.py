@@ -64,6 +64,13 @@ class ListingCursor:
         versions = dict(line.split("\t", 1) for line in text.split("\n")) if text else {}
         return cls(digest, versions)
 
+    def since(self, before: ListingCursor | None) -> tuple[list[str], list[str]]:
+        """What this listing holds that ``before`` did not: (ids new or changed, ids
+        gone), both sorted; every id, and none gone, when there is no ``before``."""
+        if before is None:
+            return sorted(self.versions), []
+        return before.changed(self.versions)
+
     def changed(self, now: Mapping[str, str]) -> tuple[list[str], list[str]]:
         """Against the listing ``now``: (ids new or changed, ids gone), both sorted."""
         before = self.versions

@@ -148,7 +148,7 @@ def execute_many(conn: Connection, statement: Executable, rows: Sequence[Mapping
     converters = tuple(
         (position, convert)
         for position, name in enumerate(names)
-        if (convert := binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        if (convert := _processor(dialect, binds[name].type))
     )
     if converters:
         params = [_converted(row, converters) for row in params]

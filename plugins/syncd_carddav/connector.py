@@ -184,10 +184,7 @@ class CardDavConnector(Connector):
         and fetch only those whose ETag changed since ``before`` (all without it)."""
         members = {name: m for m in self.dav.listing() if (name := self.dav.href_to_name(m.href))}
         now = ListingCursor.of({name: m.etag or "" for name, m in members.items()})
-        if before is None:
-            changed, deleted = sorted(members), []
-        else:
-            changed, deleted = before.changed(now.versions)
+        changed, deleted = now.since(before)
         wanted = [members[name] for name in changed]
         yield from self._pages(wanted, deleted, now.encode(), before is None)
 

@@ -9,8 +9,8 @@ rewrite the file by copying everything else as byte ranges (see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, count, repeat
-from operator import contains, itemgetter, methodcaller
+from itertools import accumulate, compress, count
+from operator import itemgetter, methodcaller
 
 from syncd_csv.files import CsvSource, FileToken, byte_length
 
@@ -71,9 +71,10 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
         if b'"' in part or not part.isascii():
             return False
         lines = part.splitlines(keepends=True)
-        if not all(map(contains, lines, repeat(mark))):
+        cut_lines = list(map(methodcaller("partition", mark), lines))
+        if not all(map(itemgetter(1), cut_lines)):  # a line without the delimiter
             return False
-        ids = list(map(itemgetter(0), map(methodcaller("partition", mark), lines)))
+        ids = list(map(itemgetter(0), cut_lines))
         starts = list(accumulate(map(len, lines), initial=offset))
         for index in compress(count(), map(keys.__contains__, ids)):
             rid = keys[ids[index]]

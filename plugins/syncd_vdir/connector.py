@@ -126,10 +126,8 @@ class VdirConnector(Connector):
         if not full and ListingCursor.digest_of(cursor) == now.digest:
             return None
         before = None if full else ListingCursor.decode(cursor)
-        if before is None:
-            return sorted(now.versions), [], now.encode(), True
-        ids, deleted = before.changed(now.versions)
-        return ids, deleted, now.encode(), False
+        ids, deleted = now.since(before)
+        return ids, deleted, now.encode(), before is None
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         """Read the named cards; missing or unreadable files are absent."""

@@ -337,7 +337,7 @@ class Store:
         """Record one batch's outcome in a single transaction."""
         if batch.empty():
             return
-        self._behind.wait()
+        self.settle()
         self._write_batch(pair, run_id, batch)
 
     def _write_batch(self, pair: str, run_id: int, batch: BatchCommit) -> None:
