@@ -735,21 +735,21 @@ def test_interrupted_creates_are_bound_not_created_again(
     cfg, left, right = setup(tmp_path)
     ids = [left.put("contact", {"email": f"c{i}@x.org", "phone": str(i)}) for i in range(4)]
 
-    original = Store.commit_behind
+    original = Store.commit
 
     def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
         if batch.new_bindings:
             raise Killed
         original(self, pair, run_id, batch)
 
-    monkeypatch.setattr(Store, "commit_behind", killed)
+    monkeypatch.setattr(Store, "commit", killed)
     with pytest.raises(Killed):
         run(cfg, store)
     assert right.writes["create"] == 4
     assert len(unpack(store.open_intents("p", "contact"))) == 4
     assert store.count_bindings("p") == {}
 
-    monkeypatch.setattr(Store, "commit_behind", original)
+    monkeypatch.setattr(Store, "commit", original)
     result = run(cfg, store)
 
     assert result.status == "ok"
@@ -775,19 +775,19 @@ def test_interrupted_recreate_is_not_created_twice(
     right.remove("contact", right_id(store, lid))
     left.edit("contact", lid, phone="2")
 
-    original = Store.commit_behind
+    original = Store.commit
 
     def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
         if batch.changed_bindings:
             raise Killed
         original(self, pair, run_id, batch)
 
-    monkeypatch.setattr(Store, "commit_behind", killed)
+    monkeypatch.setattr(Store, "commit", killed)
     with pytest.raises(Killed):
         run(cfg, store)
     assert right.writes["create"] == 2
 
-    monkeypatch.setattr(Store, "commit_behind", original)
+    monkeypatch.setattr(Store, "commit", original)
     result = run(cfg, store)
     assert result.status == "ok"
     assert len(by_email(right, "a@x.org")) == 1

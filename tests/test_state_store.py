@@ -3,13 +3,11 @@ queries, one transaction per batch, and hand-made bindings checked for clashes."
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import IntegrityError
 
 from syncd.errors import UserError
 from syncd.state import BindingRow, Store
@@ -92,74 +90,6 @@ def test_a_failing_batch_leaves_nothing_half_written(any_store: Store) -> None:
         any_store.commit("p", run_id, clash)
     assert any_store.bindings_for("p", "contact", "left", ["x"]) == {}
     assert any_store.cursor("p", "left", "contact") is None
-
-
-def test_a_batch_written_behind_is_there_for_the_next_read(any_store: Store) -> None:
-    run_id = any_store.start_run("p", "cli", "export", False)
-    for page in range(3):
-        ids = [f"{page}-{i}" for i in range(3000)]
-        any_store.commit_behind(
-            "p",
-            run_id,
-            BatchCommit(
-                new_bindings=[BindingRow(None, "contact", i, f"r{i}") for i in ids],
-                items=[item(i) for i in ids],
-                cursors={("left", "contact"): str(page)},
-            ),
-        )
-        # the next read waits for the write: it sees every row of it
-        assert len(any_store.bindings_for("p", "contact", "left", ids)) == 3000
-    assert any_store.cursor("p", "left", "contact") == "2"
-    assert len(list(any_store.run_items(run_id))) == 9000
-
-
-def test_a_failed_write_behind_fails_the_next_use_and_leaves_nothing(any_store: Store) -> None:
-    run_id, clash = a_bound_and_a_clash(any_store)
-    any_store.commit_behind("p", run_id, clash)
-    with pytest.raises(IntegrityError):
-        any_store.settle()
-    # reported once; the store goes on working and nothing of the batch is there
-    assert any_store.bindings_for("p", "contact", "left", ["x"]) == {}
-    assert any_store.cursor("p", "left", "contact") is None
-    assert list(any_store.run_items(run_id)) == []
-
-
-def test_a_threads_failed_write_is_reported_to_that_thread_only(any_store: Store) -> None:
-    run_id = any_store.start_run("p", "cli", "export", False)
-    any_store.commit("p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")]))
-    clash = BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "z")])
-    errors: list[BaseException] = []
-    submitted, proceed = threading.Event(), threading.Event()
-
-    def other_thread() -> None:
-        any_store.commit_behind("p", run_id, clash)
-        submitted.set()
-        proceed.wait()
-        try:
-            any_store.settle()
-        except IntegrityError as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=other_thread)
-    worker.start()
-    try:
-        submitted.wait()
-        any_store.settle()  # this thread wrote nothing behind: nothing to wait for or report
-        assert any_store.bindings_for("p", "contact", "left", ["a"])["a"].right_id == "b"
-    finally:
-        proceed.set()
-        worker.join()
-    assert len(errors) == 1
-
-
-def test_an_in_memory_store_writes_at_once() -> None:
-    store = Store("sqlite://")
-    run_id = store.start_run("p", "cli", "export", False)
-    store.commit_behind(
-        "p", run_id, BatchCommit(new_bindings=[BindingRow(None, "contact", "a", "b")])
-    )
-    assert store.bindings_for("p", "contact", "left", ["a"])["a"].right_id == "b"
-    store.close()
 
 
 def test_link_refuses_an_id_that_is_already_bound(any_store: Store) -> None:

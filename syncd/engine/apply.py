@@ -77,9 +77,7 @@ class Applier:
         self.flow.target.flush()
         if wrote_back:
             self.flow.source.flush()
-        # written behind: the next page is read and planned meanwhile, and the
-        # store's next use waits for this commit (syncd/state/behind.py)
-        self.flow.store.commit_behind(self.flow.pair, self.run_id, commit)
+        self.flow.store.commit(self.flow.pair, self.run_id, commit)
 
     # -- writes -------------------------------------------------------------------------
 

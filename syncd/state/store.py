@@ -20,11 +20,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Table, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from syncd.errors import UserError
 from syncd.sqlbulk import insert_rows, update_rows
-from syncd.state.behind import WriteBehind
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
     Binding,
@@ -185,35 +183,18 @@ class Store:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
-        self._behind = WriteBehind()
         try:
-            self._engine = make_engine(url)
-            # an in-memory SQLite database lives in one connection of one thread
-            self._shared = not isinstance(self._engine.pool, SingletonThreadPool | StaticPool)
+            self.engine: Engine = make_engine(url)
             if migrate:
-                upgrade(self._engine)
+                upgrade(self.engine)
         except OperationalError as exc:
             shown = make_url(url).render_as_string(hide_password=True)
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise UserError(f"cannot open the state store {shown}: {reason}") from None
 
-    @property
-    def engine(self) -> Engine:
-        """The store's database, once this thread's batch written behind is in it."""
-        self._behind.wait()
-        return self._engine
-
-    def settle(self) -> None:
-        """Wait for this thread's batch written behind (:meth:`commit_behind`);
-        raise its error if it failed."""
-        self._behind.wait()
-
     def close(self) -> None:
-        """Finish pending writes and release the store's connections."""
-        try:
-            self._behind.close()
-        finally:
-            self._engine.dispose()
+        """Release the store's connections."""
+        self.engine.dispose()
 
     # -- cursors ----------------------------------------------------------------------
 
@@ -323,26 +304,12 @@ class Store:
 
     # -- batches ----------------------------------------------------------------------
 
-    def commit_behind(self, pair: str, run_id: int, batch: BatchCommit) -> None:
-        """Like :meth:`commit`, but return at once and write the batch on a worker
-        thread; this thread's next use of the store waits for it (``behind.py``)."""
-        if batch.empty():
-            return
-        if not self._shared:
-            self.commit(pair, run_id, batch)
-            return
-        self._behind.submit(lambda: self._write_batch(pair, run_id, batch))
-
     def commit(self, pair: str, run_id: int, batch: BatchCommit) -> None:
         """Record one batch's outcome in a single transaction."""
         if batch.empty():
             return
-        self.settle()
-        self._write_batch(pair, run_id, batch)
-
-    def _write_batch(self, pair: str, run_id: int, batch: BatchCommit) -> None:
         stamp = now()
-        with self._engine.begin() as conn:
+        with self.engine.begin() as conn:
             for chunk in _chunks(batch.dropped_bindings):
                 conn.execute(delete(BINDING).where(BINDING.c.id.in_(chunk)))
             if batch.changed_bindings:
