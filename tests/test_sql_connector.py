@@ -331,6 +331,30 @@ def test_epoch_stamp_and_text_soft_delete_columns(world: World) -> None:
     assert pages[-1].records[0].version == created.version
 
 
+def test_text_stamps_read_as_moments_in_utc_unless_they_say_otherwise(world: World) -> None:
+    """A stamp kept as text (SQLite's usual way) is a moment in UTC when it names no
+    offset, and keeps the offset it names; a bare date is midnight UTC."""
+    table = world.table(
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(50)),
+        sa.Column("changed", sa.String(40)),
+    )
+    stamps = {
+        "2026-01-01 10:00:00": datetime(2026, 1, 1, 10, tzinfo=UTC),
+        " 2026-01-01T10:00:00.123456 ": datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=UTC),
+        "2026-01-01T10:00:00+02:00": datetime(2026, 1, 1, 8, tzinfo=UTC),
+        "2026-01-01T10:00:00Z": datetime(2026, 1, 1, 10, tzinfo=UTC),
+        "2026-01-01": datetime(2026, 1, 1, tzinfo=UTC),
+        "not a time": None,
+    }
+    ids = world.insert(table, *({"name": text, "changed": text} for text in stamps))
+    spec = {"table": table.name, "updated_at": "changed"}
+    with world.connector(entities={"company": spec}) as conn:
+        records = conn.get("company", ids)
+    read = {records[i].fields["name"]: records[i].modified_at for i in ids}
+    assert read == stamps
+
+
 def test_overlap_rereads_recent_rows(world: World) -> None:
     ids = world.insert(
         world.contacts, contact_row("a"), contact_row("b", T0 + timedelta(seconds=5))

@@ -75,7 +75,17 @@ def modified_at(stamp: Any) -> datetime | None:
     """A stamp value as an aware datetime (naive values are taken as UTC), or None."""
     try:
         if isinstance(stamp, str):  # SQLite's usual stamp: parsed, then as a datetime
-            stamp = datetime.fromisoformat(stamp.strip())
+            text = stamp.strip()
+            # a naive stamp read as UTC in one parse (datetime.replace(tzinfo=...)
+            # costs four times the parse, and this runs for every row read); a stamp
+            # with an offset fails it, and a bare date comes out naive
+            try:
+                moment = datetime.fromisoformat(text + "+00:00")
+            except ValueError:
+                moment = datetime.fromisoformat(text)
+            if moment.tzinfo is not None:
+                return moment
+            stamp = moment
         if isinstance(stamp, datetime):
             return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
         if isinstance(stamp, date):
