@@ -42,19 +42,31 @@ def insert_rows(
     each with the ``constants`` columns added."""
     if not rows:
         return
-    constants = constants or {}
     keys = tuple(rows[0])
+    get = itemgetter(*keys)
+    values = [(get(row),) for row in rows] if len(keys) == 1 else [get(row) for row in rows]
+    insert_tuples(conn, table, keys, values, constants)
+
+
+def insert_tuples(
+    conn: Connection,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert ``rows``, each a tuple of the values of the columns ``keys``, into
+    ``table``, each with the ``constants`` columns added."""
+    if not rows:
+        return
+    constants = constants or {}
     statement = _statement(conn.dialect, table, keys, tuple(constants))
     if statement is None:  # a driver that only takes named parameters
-        conn.execute(table.insert(), [{**row, **constants} for row in rows])
+        named = [{**dict(zip(keys, row, strict=True)), **constants} for row in rows]
+        conn.execute(table.insert(), named)
         return
     const = _constants(statement, constants)
-    get = itemgetter(*keys)
-    params: list[Any]
-    if len(keys) == 1:
-        params = [(get(row), *const) for row in rows]
-    else:
-        params = [get(row) + const for row in rows]
+    params: list[Any] = [row + const for row in rows] if const else list(rows)
     if statement.converters:
         params = [_converted(row, statement.converters) for row in params]
     if conn.dialect.name == "sqlite" and len(params) > 1:

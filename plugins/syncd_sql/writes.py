@@ -60,9 +60,10 @@ class Writer:
     ) -> dict[int, WriteResult]:
         """One executemany per column set; the ids are the consecutive rowids the
         statement produced, checked by counting them (else :class:`Redo`)."""
+        # grouped by their columns in the order given (rows built alike list them alike)
         groups: dict[tuple[str, ...], list[PendingRow]] = {}
         for row in rows:
-            groups.setdefault(tuple(sorted(row.values)), []).append(row)
+            groups.setdefault(tuple(row.values), []).append(row)
         column = self.table.id
         results: dict[int, WriteResult] = {}
         for columns, group in groups.items():
@@ -78,8 +79,10 @@ class Writer:
             ).scalar_one()
             if count != len(group):
                 raise Redo()
+            # one create batch carries one stamp, so its rows share one version
+            version = self._created(first, group[0]).version
             for offset, row in enumerate(group):
-                results[row.index] = self._created(first + offset, row)
+                results[row.index] = WriteResult(id=str(first + offset), version=version)
         return results
 
     def _new_row(self, values: dict[str, Any], stamp: Any) -> dict[str, Any]:

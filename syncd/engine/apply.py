@@ -333,56 +333,55 @@ class Applier:
         self._bind_new(commit, op, fields=op.send)
 
     def _bind_new(self, commit: BatchCommit, op: Op, fields: dict[str, Any] | None = None) -> None:
-        flow = self.flow
-        if fields is not None and op.binding is None and fields == op.source_fields:
-            # the common create: it sent the source snapshot as it is, so both sides
-            # share one serialisation and hash
-            self._bind_copy(commit, op)
-            return
-        binding = op.binding
-        if binding is None:
-            ids = {flow.source_side: op.source_id, flow.target_side: op.target_id or ""}
-            binding = BindingRow(None, op.entity, ids["left"], ids["right"])
-            commit.new_bindings.append(binding)
-        else:
-            # a bound record whose target was deleted, bound to its re-created record
-            binding.set("id", flow.target_side, op.target_id or "")
-            commit.changed_bindings.append(binding)
-        self._snapshot_source(binding, op)
-        serial = None
+        """Bind ``op``'s source record to its target record, whose fields are
+        ``fields`` (a create's) or, for a match, its fields with what was sent."""
         if fields is None:
             target_fields = patched(op.target_fields or {}, op.send)
+            serial = None
         elif fields == op.source_fields:
+            # the common create: it sent the source snapshot as it is, so both sides
+            # share one serialisation and hash
             target_fields, serial = fields, self._source_serial(op)
         elif fields is op.send:
             target_fields, serial = fields, self._sent_serial(op)
         else:
-            target_fields = patched(fields, {})
+            target_fields, serial = patched(fields, {}), None
+        if op.binding is None:
+            if serial is None:
+                serial = dump(target_fields)
+            digest = op.source_hash if serial is op.source_serial else None
+            self._bind_fresh(commit, op, serial, digest or fingerprint(serial))
+            return
+        # a bound record whose target was deleted, bound to its re-created record
+        binding = op.binding
+        binding.set("id", self.flow.target_side, op.target_id or "")
+        commit.changed_bindings.append(binding)
+        self._snapshot_source(binding, op)
         self._snapshot_target(binding, target_fields, op.target_version, serial)
         self._cleared(commit, op)
 
-    def _bind_copy(self, commit: BatchCommit, op: Op) -> None:
-        """A new binding whose target snapshot equals the source's."""
-        data = self._source_serial(op)
-        digest = op.source_hash or fingerprint(data)
-        target_id = op.target_id or ""
-        if self.flow.source_side == "left":
-            left, right = (op.source_id, op.source_version), (target_id, op.target_version)
-        else:
-            left, right = (target_id, op.target_version), (op.source_id, op.source_version)
-        binding = BindingRow(
-            None,
-            op.entity,
-            left[0],
-            right[0],
-            left_hash=digest,
-            right_hash=digest,
-            left_data=data,
-            right_data=data,
-            left_version=left[1],
-            right_version=right[1],
+    def _bind_fresh(self, commit: BatchCommit, op: Op, target_data: str, target_hash: str) -> None:
+        """A new binding, both snapshots given (built whole: this runs for every
+        record a first run creates)."""
+        source_data = self._source_serial(op)
+        source_hash = op.source_hash or fingerprint(source_data)
+        source = (op.source_id, op.source_version, source_data, source_hash)
+        target = (op.target_id or "", op.target_version, target_data, target_hash)
+        left, right = (source, target) if self.flow.source_side == "left" else (target, source)
+        commit.new_bindings.append(
+            BindingRow(
+                None,
+                op.entity,
+                left[0],
+                right[0],
+                left_hash=left[3],
+                right_hash=right[3],
+                left_data=left[2],
+                right_data=right[2],
+                left_version=left[1],
+                right_version=right[1],
+            )
         )
-        commit.new_bindings.append(binding)
         self._cleared(commit, op)
 
     def _cleared(self, commit: BatchCommit, op: Op) -> None:
