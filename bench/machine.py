@@ -50,6 +50,22 @@ def describe() -> str:
     )
 
 
+def parallel() -> str:
+    """One line on how much a second process adds: the workload run by two processes
+    at once, against one alone. Two real cores do twice the work; two hyperthreads
+    of one core (or a throttled share) much less, and that bounds what any second
+    thread or process of syncd could win."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    alone = python_speed(rounds=3)
+    with ProcessPoolExecutor(2) as pool:
+        together = max(pool.map(python_speed, [3, 3]))
+    return (
+        f"machine: two processes at once take {together / alone:.2f}x the time of one "
+        f"alone, so two do {2 * alone / together:.2f}x the work of one"
+    )
+
+
 def byte_compile_project() -> None:
     """Byte-compile syncd's own modules, as pip does for every package it installs.
 

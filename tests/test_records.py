@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.engine.records import dump
+from syncd.engine.records import dump, new_key, new_keys
 
 values = st.none() | st.booleans() | st.text() | st.integers() | st.floats(allow_nan=False)
 
@@ -21,3 +21,13 @@ def test_dump_is_sorted_compact_json(fields: dict[str, Any]) -> None:
     expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert dump(fields) == expected
     assert json.loads(dump(fields)) == fields
+
+
+def test_keys_are_unique_hex_and_in_the_order_they_were_made() -> None:
+    """Create keys become record ids and state-store index keys: 32 hex digits, never
+    repeated, and each one sorts after every key made before it (even within the
+    same microsecond), so new bindings go to the end of the index."""
+    keys = [key for _ in range(200) for key in (*new_keys(50), new_key())]
+    assert all(len(key) == 32 and int(key, 16) >= 0 for key in keys)
+    assert len(set(keys)) == len(keys)
+    assert keys == sorted(keys)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,14 +42,32 @@ def dump(fields: Mapping[str, Any]) -> str:
 
 
 def new_key() -> str:
-    """A fresh random key (128 bits as 32 hex digits) for a create or an intent."""
-    return os.urandom(16).hex()
+    """A fresh key for a create or an intent: see :func:`new_keys`."""
+    return new_keys(1)[0]
+
+
+_last_stamp = 0
+_stamp_lock = threading.Lock()
 
 
 def new_keys(count: int) -> list[str]:
-    """``count`` fresh keys like :func:`new_key`, from one read of the random source."""
-    text = os.urandom(16 * count).hex()
-    return [text[start : start + 32] for start in range(0, 32 * count, 32)]
+    """``count`` fresh keys of 32 hex digits, ordered by creation time (as UUIDv7
+    is): 13 digits of a microsecond count that no two keys of this process share,
+    then 76 random bits.
+
+    A create's key becomes the new record's id on systems where syncd chooses the
+    id (csv, vdir, CardDAV), and so a key of the state store's index on bound ids.
+    Random keys land all over that index, and a first run of 100,000 such
+    bindings took three times as long to insert as keys that each land at its end.
+    The random part keeps keys of different processes and machines apart."""
+    global _last_stamp
+    with _stamp_lock:
+        first = max(time.time_ns() // 1000, _last_stamp + 1)
+        _last_stamp = first + count - 1
+    text = os.urandom(10 * count).hex()
+    return [
+        f"{first + index:013x}{text[20 * index : 20 * index + 19]}" for index in range(count)
+    ]
 
 
 def fingerprint(serialised: str) -> str:
