@@ -76,6 +76,9 @@ class BindingRow:
     right_version: str | None = None
     left_deleted: bool = False
     right_deleted: bool = False
+    #: set when a side's record id changed (a re-created record): only then does
+    #: the store rewrite the ids, whose unique indexes make that ten times dearer
+    moved: bool = field(default=False, compare=False)
 
     def id_on(self, side: str) -> str:
         """The bound record's id on ``side``."""
@@ -92,20 +95,37 @@ class BindingRow:
 
     def set(self, attr: str, side: str, value: Any) -> None:
         """Write ``left_<attr>`` or ``right_<attr>``."""
+        if attr == "id":
+            self.moved = True
         setattr(self, f"{side}_{attr}", value)
 
     def values(self) -> dict[str, Any]:
         """Column values for an insert or update."""
         return dict(zip(BINDING_VALUES, _binding_values(self), strict=True))
 
+    def snapshot_values(self) -> dict[str, Any]:
+        """The values an update changes when the ids stay: both sides' snapshots."""
+        return dict(zip(BINDING_SNAPSHOT, _binding_snapshot(self), strict=True))
+
 
 #: The columns of a binding row that :class:`BindingRow` holds, but its id.
-BINDING_VALUES = tuple(name for name in BindingRow.__slots__ if name != "id")
+BINDING_VALUES = (
+    "entity",
+    "left_id",
+    "right_id",
+    *(
+        f"{side}_{name}"
+        for name in ("hash", "data", "version", "deleted")
+        for side in ("left", "right")
+    ),
+)
+#: The columns of both sides' snapshots.
+BINDING_SNAPSHOT = BINDING_VALUES[3:]
 #: A binding's values in :data:`BINDING_VALUES` order (one C call per row).
 _binding_values = attrgetter(*BINDING_VALUES)
+_binding_snapshot = attrgetter(*BINDING_SNAPSHOT)
 
-
-_BINDING_COLUMNS = [BINDING.c.id, *(BINDING.c[k] for k in BindingRow.__slots__ if k != "id")]
+_BINDING_COLUMNS = [BINDING.c.id, *(BINDING.c[k] for k in BINDING_VALUES)]
 
 
 @dataclass
@@ -307,8 +327,12 @@ class Store:
         with self.engine.begin() as conn:
             for chunk in _chunks(batch.dropped_bindings):
                 conn.execute(delete(BINDING).where(BINDING.c.id.in_(chunk)))
-            if batch.changed_bindings:
-                rows = [{**b.values(), "id": b.id} for b in batch.changed_bindings]
+            moved = [b for b in batch.changed_bindings if b.moved]
+            kept = [b for b in batch.changed_bindings if not b.moved]
+            for rows in (
+                [{**b.values(), "id": b.id} for b in moved],
+                [{**b.snapshot_values(), "id": b.id} for b in kept],
+            ):
                 update_rows(conn, BINDING, rows, "id", {"updated_at": stamp})
             if batch.new_bindings:
                 rows = [_binding_values(b) for b in batch.new_bindings]
