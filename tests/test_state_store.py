@@ -92,6 +92,35 @@ def test_a_failing_batch_leaves_nothing_half_written(any_store: Store) -> None:
     assert any_store.cursor("p", "left", "contact") is None
 
 
+def test_run_items_come_back_as_recorded_and_plain_ones_share_a_row(any_store: Store) -> None:
+    """Every item comes back in order, whatever the store packs: runs of plain
+    outcomes of one kind take one row between them, items with an error or a detail
+    a row each."""
+    run_id = any_store.start_run("p", "cli", "export", False)
+
+    def one(i: int, **changes: object) -> dict[str, object]:
+        return {**item(f"s{i}"), "target_id": f"t{i}", **changes}
+
+    items = [
+        *(one(i) for i in range(300)),
+        one(300, outcome="failed", error="invalid: no"),
+        *(one(i) for i in range(301, 400)),
+        *(one(i, action="bind") for i in range(400, 450)),
+        one(450, action="skip", outcome="skipped", detail='{"reason": "r"}'),
+        one(451, action="update"),
+        *(one(i, entity="company", target_id=None) for i in range(452, 460)),
+    ]
+    any_store.commit("p", run_id, BatchCommit(items=items))
+    assert [
+        {k: v for k, v in i.items() if k != "run_id"} for i in any_store.run_items(run_id)
+    ] == items
+    with any_store.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM run_item WHERE run_id = :r"), {"r": run_id}
+        )
+        assert stored.scalar_one() == 7
+
+
 def test_link_refuses_an_id_that_is_already_bound(any_store: Store) -> None:
     any_store.link("p", "contact", [("1", "A")])
     with pytest.raises(UserError, match="already bound"):
