@@ -9,8 +9,8 @@ rewrite the file by copying everything else as byte ranges (see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, count
-from operator import itemgetter, methodcaller
+from itertools import accumulate, compress, count, repeat
+from operator import getitem, itemgetter, methodcaller
 
 from syncd_csv.files import CsvSource, FileToken, byte_length
 
@@ -45,16 +45,25 @@ BLOCK = 1 << 20
 
 
 def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
-    """:func:`scan` for the usual file, ids first and no quote, non-ASCII character,
-    blank or one-cell line anywhere: its lines are cut, measured and matched by C
-    loops over blocks of bytes, not one Python step per line (a large file's
-    update run spent a third of its time in :func:`scan_lines`). False, with
-    nothing noted, for any other file."""
+    """:func:`scan` for the usual file, ids first and no quote or non-ASCII character
+    anywhere: its lines are cut, measured and matched by C loops over blocks of
+    bytes, not one Python step per line (a large file's update run spent a third of
+    its time in :func:`scan_lines`). False, with nothing noted, for any other file.
+
+    When the ids looked for all have one length (syncd's own keys do), a line is
+    matched by its first bytes: the id and the delimiter, a line break, or nothing
+    (a one-cell line). Otherwise each line is cut at its first delimiter, and a line
+    without one (blank, or one cell) makes the file decline."""
     delimiter = source.delimiter
     if not delimiter.isascii():
         return False
     mark = delimiter.encode()
     keys = {rid.encode(): rid for rid in wanted if rid.isascii()}
+    lengths = {len(key) for key in keys}
+    heads: dict[bytes, str] | None = None
+    if len(lengths) == 1 and (width := lengths.pop()):
+        head = slice(0, width + 1)
+        heads = {key + end: rid for key, rid in keys.items() for end in (mark, b"\n", b"\r", b"")}
     hits: dict[str, tuple[int, bytes]] = {}
     shared: set[str] = set()
     offset = position = source.data_start
@@ -71,13 +80,16 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
         if b'"' in part or not part.isascii():
             return False
         lines = part.splitlines(keepends=True)
-        cut_lines = list(map(methodcaller("partition", mark), lines))
-        if not all(map(itemgetter(1), cut_lines)):  # a line without the delimiter
-            return False
-        ids = list(map(itemgetter(0), cut_lines))
+        if heads is not None:
+            ids, lookup = list(map(getitem, lines, repeat(head))), heads
+        else:
+            cut_lines = list(map(methodcaller("partition", mark), lines))
+            if not all(map(itemgetter(1), cut_lines)):  # a line without the delimiter
+                return False
+            ids, lookup = list(map(itemgetter(0), cut_lines)), keys
         starts = list(accumulate(map(len, lines), initial=offset))
-        for index in compress(count(), map(keys.__contains__, ids)):
-            rid = keys[ids[index]]
+        for index in compress(count(), map(lookup.__contains__, ids)):
+            rid = lookup[ids[index]]
             if rid in hits:
                 shared.add(rid)
             else:
