@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from syncd.engine.records import dump, new_key, new_keys
+from syncd.engine.records import dump, new_key, new_keys, replaced
 
 values = st.none() | st.booleans() | st.text() | st.integers() | st.floats(allow_nan=False)
 
@@ -31,3 +31,25 @@ def test_keys_are_unique_hex_and_in_the_order_they_were_made() -> None:
     assert all(len(key) == 32 and int(key, 16) >= 0 for key in keys)
     assert len(set(keys)) == len(keys)
     assert keys == sorted(keys)
+
+
+#: Texts rich in what JSON must escape, to try to fake a key inside a value.
+tricky = st.text(alphabet='company":,{}\\"\u00e9\n x', max_size=12) | st.text(max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(fields=st.dictionaries(tricky, tricky | values), old=tricky, new=tricky)
+@example(fields={"x": '"company":"a"'}, old="a", new="b")
+def test_replacing_one_value_in_a_snapshot_is_serialising_anew(
+    fields: dict[str, Any], old: str, new: str
+) -> None:
+    """A create's snapshot is the source's with its company translated; replacing
+    the value in the serialised text must give what serialising anew gives."""
+    before = {**fields, "company": old}
+    assert replaced(dump(before), "company", old, new) == dump({**before, "company": new})
+
+
+def test_replacing_a_value_that_is_no_string_is_declined() -> None:
+    serial = dump({"company": 5, "name": "a"})
+    assert replaced(serial, "company", 5, "6") is None
+    assert replaced(serial, "name", "a", None) is None

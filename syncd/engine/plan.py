@@ -20,6 +20,7 @@ from syncd.engine.records import (
     fingerprint,
     new_key,
     new_keys,
+    replaced,
     without_empty,
 )
 from syncd.engine.references import ReferenceTranslator
@@ -466,6 +467,14 @@ class Planner:
             if op.source_fields is not None:
                 op.source_fields.pop("company", None)
                 op.source_hash = op.source_serial = None
+        for op in ops:
+            # a create sends the source's fields, its company translated: what it
+            # sends is serialised from the source's serialisation
+            if op.kind == "create" and op.source_serial is not None and op.source_fields:
+                company = op.source_fields.get("company")
+                op.send_serial = replaced(
+                    op.source_serial, "company", company, op.send.get("company")
+                )
         if self.back_translator is not None:
             # two-way write-backs carry the target's references: map them to the source's
             self._map_references(ops, "back", self.back_translator)

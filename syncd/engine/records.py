@@ -41,6 +41,27 @@ def dump(fields: Mapping[str, Any]) -> str:
     return _ENCODER.encode(fields)
 
 
+#: A string as :func:`dump` writes it (the C encoder's own function).
+_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def replaced(serial: str, name: str, old: Any, new: Any) -> str | None:
+    """What :func:`dump` gives for the fields ``serial`` holds with ``name``'s value
+    ``old`` changed to ``new``, without serialising them again (a created contact's
+    snapshot differs from the source's only by its translated company). None unless
+    both values are strings.
+
+    Exact because a string value escapes its quotes: the text ``"name":"old"`` can
+    only be that field's key and value."""
+    if type(old) is not str or type(new) is not str:
+        return None
+    key = f"{_string(name)}:"
+    before = key + _string(old)
+    if serial.count(before) != 1:
+        return None
+    return serial.replace(before, key + _string(new))
+
+
 def new_key() -> str:
     """A fresh key for a create or an intent: see :func:`new_keys`."""
     return new_keys(1)[0]
