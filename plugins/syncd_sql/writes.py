@@ -80,7 +80,7 @@ class Writer:
             if count != len(group):
                 raise Redo()
             # one create batch carries one stamp, so its rows share one version
-            version = self._created(first, group[0]).version
+            version = self._version(group[0])
             for offset, row in enumerate(group):
                 results[row.index] = WriteResult(id=str(first + offset), version=version)
         return results
@@ -120,9 +120,12 @@ class Writer:
         if row_id is None:
             message = f"column {self.table.id.name}: the database generated no id"
             return WriteResult(error=RecordError(ErrorKind.INVALID, message))
+        return WriteResult(id=str(row_id), version=self._version(row))
+
+    def _version(self, row: PendingRow) -> str | None:
+        """The version a row written with these values has (from its stamp)."""
         stamp_col = self.table.updated_at
-        stamp = row.values.get(stamp_col.name) if stamp_col is not None else None
-        return WriteResult(id=str(row_id), version=version_of(stamp))
+        return version_of(row.values.get(stamp_col.name) if stamp_col is not None else None)
 
     # -- update -------------------------------------------------------------------------
 

@@ -468,13 +468,13 @@ class Planner:
                 op.source_fields.pop("company", None)
                 op.source_hash = op.source_serial = None
         for op in ops:
-            # a create sends the source's fields, its company translated: what it
-            # sends is serialised from the source's serialisation
-            if op.kind == "create" and op.source_serial is not None and op.source_fields:
-                company = op.source_fields.get("company")
-                op.send_serial = replaced(
-                    op.source_serial, "company", company, op.send.get("company")
-                )
+            # a create sends the source's fields with its company translated: where
+            # the id differs, what it sends is the source's serialisation so changed
+            if op.kind != "create" or op.source_serial is None or not op.source_fields:
+                continue
+            company, sent = op.source_fields.get("company"), op.send.get("company")
+            if sent != company:
+                op.send_serial = replaced(op.source_serial, "company", company, sent)
         if self.back_translator is not None:
             # two-way write-backs carry the target's references: map them to the source's
             self._map_references(ops, "back", self.back_translator)
