@@ -764,6 +764,81 @@ def test_interrupted_creates_are_bound_not_created_again(
     assert right.writes["create"] == 4
 
 
+def test_interrupted_create_of_a_record_changed_since_sends_the_change(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 20 (changed since): a record edited between the interrupted create and the
+    next run is bound to what was created, and only the edit is sent on: the bound
+    snapshot is what the create sent (its company translated back), not the record
+    as it is now, so no update is lost and nothing else is written."""
+    cfg, left, right = setup(tmp_path)
+    right.put("company", {"name": "Padding"})  # right ids differ from left ids
+    acme = left.put("company", {"name": "Acme"})
+    ids = [
+        left.put("contact", {"email": f"c{i}@x.org", "phone": str(i), "company": acme})
+        for i in range(3)
+    ]
+    original = Store.commit
+
+    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
+        if any(b.entity == "contact" for b in batch.new_bindings):
+            raise Killed
+        original(self, pair, run_id, batch)
+
+    monkeypatch.setattr(Store, "commit", killed)
+    with pytest.raises(Killed):
+        run(cfg, store)
+    monkeypatch.setattr(Store, "commit", original)
+    left.edit("contact", ids[1], phone="new")
+
+    result = run(cfg, store)
+
+    assert result.status == "ok"
+    assert result.counts["bound"] == 3 and result.counts["created"] == 0
+    assert result.counts["updated"] == 1
+    assert right.writes["create"] == 4  # the padding company, Acme, three contacts once
+    row = right.rows("contact")[right_id(store, ids[1])]
+    assert row["phone"] == "new" and row["company"] == right_id(store, acme, "company")
+    [update] = [i for i in items(store, result) if i["action"] == "update"]
+    assert update["source_id"] == ids[1] and json.loads(update["detail"]) == {"fields": ["phone"]}
+    assert store.open_intents("p", "contact") == []
+    before = writes(right)
+    run(cfg, store)
+    assert delta(before, right) == {"create": 0, "update": 0, "delete": 0}
+
+
+def test_intents_written_by_an_earlier_version_are_resolved(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 20 (upgrade): an intent row in the older form, which held each create's
+    whole snapshot, is still resolved by binding instead of creating again."""
+    cfg, left, right = setup(tmp_path)
+    lid = left.put("contact", {"email": "a@x.org", "phone": "1"})
+    original = Store.commit
+
+    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
+        if batch.new_bindings:
+            raise Killed
+        original(self, pair, run_id, batch)
+
+    monkeypatch.setattr(Store, "commit", killed)
+    with pytest.raises(Killed):
+        run(cfg, store)
+    monkeypatch.setattr(Store, "commit", original)
+    [row] = store.open_intents("p", "contact")
+    [entry] = json.loads(row["source_data"])
+    store.drop_intents([row["key"]])
+    fields = {"email": "a@x.org", "phone": "1"}
+    older = [{"k": entry["k"], "s": lid, "d": fields, "t": None}]
+    store.add_intents("p", [{**row, "key": "older", "source_data": json.dumps(older)}])
+
+    result = run(cfg, store)
+
+    assert result.counts["bound"] == 1 and result.counts["created"] == 0
+    assert right.writes["create"] == 1 and right_id(store, lid) == by_email(right, "a@x.org")[0]
+    assert store.open_intents("p", "contact") == []
+
+
 def test_interrupted_recreate_is_not_created_twice(
     tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,13 +42,18 @@ class Applier:
         dry_run: bool = False,
         clear_retries: bool = True,
         on_item: ItemSink | None = None,
+        intent_fields: Sequence[str] | None = None,
     ) -> None:
+        """``intent_fields``: the fields whose sent values a create's intent keeps, to
+        find the record again (the match fields); None for a target that takes the
+        create's key as the new record's id."""
         self.flow = flow
         self.run_id = run_id
         self.counts = counts
         self.dry_run = dry_run
         self.clear_retries = clear_retries
         self.on_item = on_item
+        self.intent_fields = intent_fields
 
     def apply(
         self,
@@ -179,6 +184,7 @@ class Applier:
         for op in ops:
             op.key = op.key or new_key()
         if not self.dry_run:
+            match = self.intent_fields
             intent = pack(
                 ops[0].entity,
                 flow.target_side,
@@ -186,8 +192,10 @@ class Applier:
                     (
                         op.key or "",
                         op.source_id,
-                        self._source_serial(op),
-                        None if op.send == op.source_fields else self._sent_serial(op),
+                        op.source_hash or fingerprint(self._source_serial(op)),
+                        {f: op.send[f] for f in match if op.send.get(f) is not None}
+                        if match
+                        else None,
                     )
                     for op in ops
                 ],

@@ -2,19 +2,22 @@
 
 One intent row covers a whole batch (a JSON list with an entry per create), so a batch
 of a thousand creates costs one insert and one delete in the state store, not two
-thousand. An entry keeps the create's idempotency key, the source record's id, the
-source snapshot and what was sent (omitted when it equals the snapshot), which is what
-:meth:`_EntityRun.resolve_intents` needs to find and bind the record a crashed run
-created.
+thousand. An entry keeps what :meth:`_EntityRun.resolve_intents` needs to find and
+bind the record a crashed run created, and no more: the create's idempotency key
+(``k``), the source record's id (``s``) and snapshot hash (``h``), and, for a target
+that chooses its own ids, the sent values of the match fields (``m``) to find the
+record by. The snapshots themselves are not written: the source record is read again
+when an intent is resolved (see there). Rows written by earlier versions, which held
+the whole snapshots, are still read.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from syncd.engine.records import new_key
+from syncd.engine.records import dump, new_key
 
 #: ``target_data`` of a row that holds a batch (older rows hold one create each).
 BATCH = "batch"
@@ -23,13 +26,17 @@ _key = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def pack(
-    entity: str, target_side: str, creates: Sequence[tuple[str, str, str, str | None]]
+    entity: str,
+    target_side: str,
+    creates: Sequence[tuple[str, str, str, Mapping[str, Any] | None]],
 ) -> dict[str, Any]:
-    """One intent row for ``creates``: (key, source id, source snapshot, sent fields
-    or None when they equal the snapshot), the snapshots already serialised."""
+    """One intent row for ``creates``: (key, source id, source snapshot hash, the
+    sent match values or None when the target takes the key as the new id)."""
     entries = ",".join(
-        f'{{"k":{_key(key)},"s":{_key(source_id)},"d":{source},"t":{sent or "null"}}}'
-        for key, source_id, source, sent in creates
+        f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}"}}'
+        if match is None
+        else f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}","m":{dump(match)}}}'
+        for key, source_id, digest, match in creates
     )
     return {
         "key": new_key(),
@@ -44,31 +51,35 @@ def pack(
 def unpack(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One dict per create from intent rows: ``key`` (the create's idempotency key),
     ``row`` (the intent row to drop once settled), ``target_side``, ``source_id``,
-    ``source_data`` and ``target_data`` (both as fields)."""
+    ``source_hash`` and ``sent`` (the sent values known: the match fields' or, from
+    an older row, all of them). An older row's entry also has the whole
+    ``source_data``; a current one has None there, and the source is read again."""
     result = []
     for row in rows:
         if row["target_data"] != BATCH:
-            result.append(
-                {
-                    "key": row["key"],
-                    "row": row["key"],
-                    "target_side": row["target_side"],
-                    "source_id": row["source_id"],
-                    "source_data": json.loads(row["source_data"]),
-                    "target_data": json.loads(row["target_data"]),
-                }
-            )
+            result.append(_entry(row, row["key"], row["source_id"], json.loads(row["source_data"])))
+            result[-1]["sent"] = json.loads(row["target_data"])
             continue
         for entry in json.loads(row["source_data"]):
-            source = entry["d"]
-            result.append(
-                {
-                    "key": entry["k"],
-                    "row": row["key"],
-                    "target_side": row["target_side"],
-                    "source_id": entry["s"],
-                    "source_data": source,
-                    "target_data": source if entry["t"] is None else entry["t"],
-                }
-            )
+            item = _entry(row, entry["k"], entry["s"], entry.get("d"), entry.get("h"))
+            sent = entry.get("t") or entry.get("m")
+            item["sent"] = sent if sent is not None else (item["source_data"] or {})
+            result.append(item)
     return result
+
+
+def _entry(
+    row: dict[str, Any],
+    key: str,
+    source_id: str,
+    source_data: dict[str, Any] | None,
+    source_hash: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "row": row["key"],
+        "target_side": row["target_side"],
+        "source_id": source_id,
+        "source_data": source_data,
+        "source_hash": source_hash,
+    }

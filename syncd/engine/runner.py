@@ -19,6 +19,7 @@ from syncd.engine.apply import Applier
 from syncd.engine.intents import unpack
 from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
+from syncd.engine.records import dump, fingerprint
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules, entity_rules
 from syncd.entities import DEFAULT_MATCH, normalize_key
@@ -275,6 +276,8 @@ class _EntityRun:
             store, flow.pair, flow.target, flow.source, flow.target_side, flow.source_side
         )
         self.planner = Planner(flow, rules, translator, back if flow.two_way else None)
+        #: target references in source terms, for snapshots read off the target
+        self.back = back
         retries = store.retries(flow.pair, self.entity, flow.source_side)
         self.retry_ids = retries
         self.has_failures = bool(
@@ -289,6 +292,7 @@ class _EntityRun:
             dry_run=run.dry_run,
             clear_retries=self.has_failures,
             on_item=on_item,
+            intent_fields=None if flow.target.client_ids else self._match_fields(),
         )
         self.pending: list[Op] = []
         self.pending_ids: set[str] = set()
@@ -416,6 +420,7 @@ class _EntityRun:
             keys = [i["key"] for i in intents]
             for start in range(0, len(keys), 1000):
                 created.update(flow.target.get(self.entity, keys[start : start + 1000]))
+        sources = self._sources_of(intents)
         ops: list[Op] = []
         for intent in intents:
             binding = bound.get(intent["source_id"])
@@ -425,8 +430,9 @@ class _EntityRun:
             if match is None:
                 continue
             op = Op("bind", self.entity, intent["source_id"], binding, target_id=match.id)
-            op.source_fields = intent["source_data"]
-            op.target_fields = {**self.rules.select(match.fields), **intent["target_data"]}
+            target_fields = self.rules.select(match.fields)
+            op.source_fields = self._sent_snapshot(intent, sources, target_fields)
+            op.target_fields = {**target_fields, **intent["sent"]}
             op.target_version = match.version
             op.detail = {"note": "resolved a create interrupted in an earlier run"}
             ops.append(op)
@@ -439,11 +445,49 @@ class _EntityRun:
             bound=len(ops),
         )
 
+    def _sources_of(self, intents: list[dict[str, Any]]) -> dict[str, Record]:
+        """The source records of intents that hold no snapshot, read again."""
+        ids = [i["source_id"] for i in intents if i["source_data"] is None]
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), 1000):
+            found.update(self.flow.source.get(self.entity, ids[start : start + 1000]))
+        return found
+
+    def _sent_snapshot(
+        self,
+        intent: dict[str, Any],
+        sources: dict[str, Record],
+        target_fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The source snapshot an interrupted create sent: the intent's own (an older
+        row), else the source record as it is now if its hash is still the intent's;
+        else (it changed since) the created record's fields in source terms, so that
+        the change is sent on as a change."""
+        if intent["source_data"] is not None:
+            return intent["source_data"]
+        record = sources.get(intent["source_id"])
+        if record is not None:
+            fields = self.rules.select(record.fields)
+            if fingerprint(dump(fields)) == intent["source_hash"]:
+                return fields
+        fields = dict(target_fields)
+        if self.planner.reference and fields.get("company"):
+            company = self.back.translate([fields["company"]]).get(fields["company"])
+            if company is None:
+                del fields["company"]
+            else:
+                fields["company"] = company
+        return fields
+
+    def _match_fields(self) -> tuple[str, ...]:
+        """The fields an unbound record is matched on, in order."""
+        return tuple(self.rules.match or DEFAULT_MATCH.get(self.entity, ()))
+
     def _matched(self, intent: dict[str, Any]) -> Record | None:
         """The one unbound record on the target that matches what an intent sent."""
         flow = self.flow
-        sent = intent["target_data"]
-        for key_field in self.rules.match or DEFAULT_MATCH.get(self.entity, ()):
+        sent = intent["sent"]
+        for key_field in self._match_fields():
             key = normalize_key(key_field, sent.get(key_field))
             if not key:
                 continue
