@@ -376,18 +376,19 @@ class Applier:
         source = (op.source_id, op.source_version, source_data, source_hash)
         target = (op.target_id or "", op.target_version, target_data, target_hash)
         left, right = (source, target) if self.flow.source_side == "left" else (target, source)
+        # positional: id, entity, ids, hashes, data, versions (left, right each)
         commit.new_bindings.append(
             BindingRow(
                 None,
                 op.entity,
                 left[0],
                 right[0],
-                left_hash=left[3],
-                right_hash=right[3],
-                left_data=left[2],
-                right_data=right[2],
-                left_version=left[1],
-                right_version=right[1],
+                left[3],
+                right[3],
+                left[2],
+                right[2],
+                left[1],
+                right[1],
             )
         )
         self._cleared(commit, op)

@@ -512,17 +512,23 @@ class Planner:
         binding: BindingRow | None,
         reason: str | None = None,
     ) -> Op:
+        # positional (in Op's field order), as this runs for every record planned:
+        # kind, entity, source_id, binding, target_id, send (planned fields hold no
+        # empty values, see EntityRules.select), source_fields, source_version,
+        # target_fields, target_version, reason, key, source_hash, source_serial
         return Op(
-            kind=kind,
-            entity=self.rules.entity,
-            source_id=record.id,
-            binding=binding,
-            target_id=binding.id_on(self.flow.target_side) if binding else None,
-            # planned fields hold no empty values (see EntityRules.select)
-            send=dict(fields) if kind == "create" else {},
-            source_fields=fields,
-            source_version=record.version,
-            source_hash=digest,
-            source_serial=self.serials.get(digest),
-            reason=reason,
+            kind,
+            self.rules.entity,
+            record.id,
+            binding,
+            binding.id_on(self.flow.target_side) if binding else None,
+            dict(fields) if kind == "create" else {},
+            fields,
+            record.version,
+            None,
+            None,
+            reason,
+            None,
+            digest,
+            self.serials.get(digest),
         )

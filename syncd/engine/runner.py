@@ -297,6 +297,8 @@ class _EntityRun:
         self.pending: list[Op] = []
         self.pending_ids: set[str] = set()
         self.pending_records = 0
+        #: planned operations that write to the target, of those pending
+        self.pending_writes = 0
         self.cursor: str | None = None
 
     # -- the page loop ------------------------------------------------------------------
@@ -318,14 +320,17 @@ class _EntityRun:
             ids = [r.id for r in page.records] + page.deleted
             if self.pending_ids.intersection(ids):
                 self.flush()
-            self.pending.extend(self.planner.plan(page.records, page.deleted))
+            planned = self.planner.plan(page.records, page.deleted)
+            self.pending.extend(planned)
+            self.pending_writes += sum(
+                1 for op in planned if op.send or op.kind in ("create", "delete")
+            )
             self.pending_ids.update(ids)
             self.pending_records += len(ids)
             if page.cursor is not None:
                 self.cursor = page.cursor
             self._progress(len(ids))
-            writes = sum(1 for op in self.pending if op.send or op.kind in ("create", "delete"))
-            if writes >= threshold or self.pending_records >= MAX_PENDING_RECORDS:
+            if self.pending_writes >= threshold or self.pending_records >= MAX_PENDING_RECORDS:
                 self.flush()
         self.flush()
         self.planner.fresh = None
@@ -347,6 +352,7 @@ class _EntityRun:
         self.pending = []
         self.pending_ids = set()
         self.pending_records = 0
+        self.pending_writes = 0
         self.cursor = None
         self.planner.claimed.clear()
         check = self.run.runner.should_stop
