@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from syncd.connector import ConfigurationError, Create, Delete, ErrorKind, Page, Update
 from syncd.plugins import load_registry
-from syncd_csv import CsvConnector, CsvSettings
+from syncd_csv import CsvConnector, CsvSettings, index
 
 CONTACTS = "Id,Email,CompanyId,Loyalty Tier,first_name,private,Internal\r\n"
 
@@ -246,6 +246,30 @@ def test_find_sees_flushed_creates_and_outside_edits(tmp_path: Path) -> None:
     with open(path, "ab") as f:
         f.write(b"2,out@x.org\r\n")
     assert [r.id for r in conn.find("contact", "email", ["out@x.org"])["out@x.org"]] == ["2"]
+
+
+def test_find_across_many_flushes_with_index_merges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created rows flushed batch after batch are found by every key, and keys never
+    written are not, while the index folds its recent keys into its sorted part."""
+    monkeypatch.setattr(index, "_MERGE_AT", 4)
+    write(tmp_path, CONTACTS + "1,first@x.org\r\n")
+    conn = connector(tmp_path)
+    assert conn.find("contact", "email", ["none@x.org"]) == {}
+    for batch in range(6):
+        emails = [f"p{batch}.{i}@x.org" for i in range(7)]
+        conn.create(
+            "contact", [Create(f"k{batch}.{i}", {"email": e}) for i, e in enumerate(emails)]
+        )
+        conn.flush()
+        assert conn.find("contact", "email", [f"p{batch}.9@x.org", "none@x.org"]) == {}
+        found = conn.find("contact", "email", ["first@x.org", *emails])
+        assert sorted(found) == sorted(["first@x.org", *emails])
+    assert (
+        conn.find("contact", "email", [f"p{b}.{i}@x.org" for b in range(7, 9) for i in range(9)])
+        == {}
+    )
 
 
 # -- writes ----------------------------------------------------------------------------

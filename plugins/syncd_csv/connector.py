@@ -149,7 +149,7 @@ class CsvConnector(Connector):
         if not wanted or field not in self._layout(entity).columns:
             return {}
         index = self._key_index(entity, field)
-        if not any(key in index for key in wanted):
+        if not index.any_of(wanted):
             return {}
         found: dict[str, list[Record]] = {}
         with self._read(entity) as (source, layout):

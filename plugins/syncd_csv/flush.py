@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,18 +89,35 @@ def _splice(
             atomic.unchanged = True
             return written
         out = _Output(atomic.out)
-        position = 0
-        for offset, length, new in edits:
-            out.copy(old, position, offset - position)
-            if new is not None:
-                out.write(_encoded([new], delimiter, fmt))
-            position = offset + length
-        out.copy(old, position, source.stat.st_size - position)
+        encoded = _Encoder(delimiter, fmt)
+        with _mapped(old, source.stat.st_size) as view:
+            position = 0
+            for offset, length, new in edits:
+                out.write(view[position:offset])
+                if new is not None:
+                    out.write(encoded([new]))
+                position = offset + length
+            out.write(view[position:])
         if created:
             if out.last not in (b"", b"\n", b"\r"):
                 out.write(fmt.lineterminator.encode())
-            out.write(_encoded(created, delimiter, fmt))
+            out.write(encoded(created))
     return [*written, *created]
+
+
+@contextmanager
+def _mapped(file: BinaryIO, size: int) -> Iterator[memoryview]:
+    """The first ``size`` bytes of ``file``, mapped into memory rather than read: the
+    unchanged ranges go from the page cache straight into the new file."""
+    if size == 0:
+        yield memoryview(b"")
+        return
+    with mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            yield view
+        finally:
+            view.release()
 
 
 class _Output:
@@ -107,28 +127,27 @@ class _Output:
         self.out = out
         self.last = b""
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if data:
             self.out.write(data)
-            self.last = data[-1:]
-
-    def copy(self, old: BinaryIO, start: int, count: int) -> None:
-        """Copy ``count`` bytes of ``old`` from ``start``."""
-        old.seek(start)
-        while count > 0:
-            chunk = old.read(min(count, 1 << 20))
-            if not chunk:
-                break
-            self.write(chunk)
-            count -= len(chunk)
+            self.last = bytes(data[-1:])
 
 
-def _encoded(rows: list[list[str]], delimiter: str, fmt: Format) -> bytes:
+class _Encoder:
     """Rows as the csv module writes them (minimal quoting), in the file's line
-    terminator, as UTF-8."""
-    text = io.StringIO(newline="")
-    csv.writer(text, delimiter=delimiter, lineterminator=fmt.lineterminator).writerows(rows)
-    return text.getvalue().encode()
+    terminator, as UTF-8; one writer for all the rows of a flush."""
+
+    def __init__(self, delimiter: str, fmt: Format) -> None:
+        self._text = io.StringIO(newline="")
+        self._writer = csv.writer(
+            self._text, delimiter=delimiter, lineterminator=fmt.lineterminator
+        )
+
+    def __call__(self, rows: list[list[str]]) -> bytes:
+        self._text.seek(0)
+        self._text.truncate()
+        self._writer.writerows(rows)
+        return self._text.getvalue().encode()
 
 
 def _append(

@@ -46,18 +46,26 @@ class KeyIndex:
         self.token = token
 
     def __contains__(self, key: str) -> bool:
-        value = hash(key)
-        if value in self._recent:
+        return self.any_of((key,))
+
+    def any_of(self, keys: Iterable[str]) -> bool:
+        """Whether any of ``keys`` may be in the file (False: none of them is)."""
+        values = {hash(key) for key in keys}
+        if not self._recent.isdisjoint(values):
             return True
-        at = bisect_left(self._sorted, value)
-        return at < len(self._sorted) and self._sorted[at] == value
+        ordered, size = self._sorted, len(self._sorted)
+        for value in values:
+            at = bisect_left(ordered, value)
+            if at < size and ordered[at] == value:
+                return True
+        return False
 
     def _extend(self, layout: Layout, field: str, rows: Iterable[list[str]]) -> None:
-        for row in rows:
-            key = layout.key(field, row)
+        recent = self._recent
+        for key in layout.keys(field, rows):
             if key is not None:
-                self._recent.add(hash(key))
-                if len(self._recent) >= max(_MERGE_AT, len(self._sorted) // 8):
+                recent.add(hash(key))
+                if len(recent) >= _MERGE_AT and len(recent) >= len(self._sorted) // 8:
                     self._merge()
 
     def _merge(self) -> None:

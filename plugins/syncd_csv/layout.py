@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
 from pathlib import Path
@@ -87,6 +87,16 @@ class Layout:
         col = self.columns[field]
         cell = row[col] if col < len(row) else ""
         return normalize_key(field, read_cell(field, cell) if field in BOOLEAN_FIELDS else cell)
+
+    def keys(self, field: str, rows: Iterable[Sequence[str]]) -> Iterator[str | None]:
+        """:meth:`key` of each of ``rows``, in order (one lookup of the column)."""
+        col = self.columns[field]
+        if field in BOOLEAN_FIELDS:
+            for row in rows:
+                yield self.key(field, row)
+            return
+        for row in rows:
+            yield normalize_key(field, row[col] if col < len(row) else "")
 
     def changes(self, fields: Mapping[str, Any]) -> dict[int, str]:
         """Column index -> new cell for the mapped ones of ``fields``; others are ignored."""
