@@ -10,6 +10,8 @@ compare the two passes directly.
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import syncd_csv.scan as scan_module
-from syncd_csv.files import open_source
+from syncd_csv.files import encode_rows, open_source
 from syncd_csv.scan import Found, scan, scan_lines, scan_plain
 
 IDS = st.sampled_from(["a1", "b2", "c3", "d4", "", "é5", "6"])
@@ -111,3 +113,27 @@ def test_a_plain_file_takes_the_block_pass(tmp_path: Path) -> None:
         found = Found(source.token)
         scan(source, 0, {"id7"}, found)
     assert found.spans == {"id7": lines.spans["id7"]}
+
+
+ROWS = st.lists(
+    st.lists(st.text(alphabet='ab ,;\t|"\r\n\x00é', max_size=4), min_size=1, max_size=4),
+    max_size=5,
+)
+
+
+@settings(max_examples=600)
+@given(
+    rows=ROWS,
+    delimiter=st.sampled_from([",", ";", "\t", "|", " "]),
+    terminator=st.sampled_from(["\r\n", "\n", "\r"]),
+)
+@example(rows=[[""]], delimiter=",", terminator="\r\n")  # the csv module quotes it
+@example(rows=[["a", "b"], ["c"]], delimiter=",", terminator="\n")  # a one-cell row
+def test_rows_are_encoded_as_the_csv_module_writes_them(
+    rows: list[list[str]], delimiter: str, terminator: str
+) -> None:
+    """The direct join of rows that need no quoting gives the csv module's very text,
+    and every other row set goes through the csv module."""
+    out = io.StringIO(newline="")
+    csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
+    assert encode_rows(rows, delimiter, terminator) == out.getvalue()

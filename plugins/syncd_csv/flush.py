@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +9,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syncd_csv.append import append_bytes
-from syncd_csv.files import CsvSource, Format, atomic_write, cells_of, csv_writer, record_id
+from syncd_csv.files import (
+    CsvSource,
+    Format,
+    atomic_write,
+    cells_of,
+    csv_writer,
+    encode_rows,
+    record_id,
+)
 from syncd_csv.layout import Layout
 from syncd_csv.pending import PendingWrites
 from syncd_csv.scan import Found
@@ -89,7 +95,11 @@ def _splice(
             atomic.unchanged = True
             return written
         out = _Output(atomic.out)
-        encoded = _Encoder(delimiter, fmt)
+        terminator = fmt.lineterminator
+
+        def encoded(rows: list[list[str]]) -> bytes:
+            return encode_rows(rows, delimiter, terminator).encode()
+
         with _mapped(old, source.stat.st_size) as view:
             position = 0
             for offset, length, new in edits:
@@ -133,35 +143,16 @@ class _Output:
             self.last = bytes(data[-1:])
 
 
-class _Encoder:
-    """Rows as the csv module writes them (minimal quoting), in the file's line
-    terminator, as UTF-8; one writer for all the rows of a flush."""
-
-    def __init__(self, delimiter: str, fmt: Format) -> None:
-        self._text = io.StringIO(newline="")
-        self._writer = csv.writer(
-            self._text, delimiter=delimiter, lineterminator=fmt.lineterminator
-        )
-
-    def __call__(self, rows: list[list[str]]) -> bytes:
-        self._text.seek(0)
-        self._text.truncate()
-        self._writer.writerows(rows)
-        return self._text.getvalue().encode()
-
-
 def _append(
     path: Path, source: CsvSource, pending: PendingWrites, delimiter: str
 ) -> list[list[str]]:
     """Add the created rows at the end of the file, in place (see :mod:`.append`)."""
     created = list(pending.creates.values())
     fmt = source.format
-    out = io.BytesIO()
+    text = encode_rows(created, delimiter, fmt.lineterminator)
     if not source.ends_with_line_break():
-        out.write(fmt.lineterminator.encode())
-    with csv_writer(out, delimiter, fmt, bom=False) as writer:
-        writer.writerows(created)
-    append_bytes(path, source.stat.st_size, out.getvalue())
+        text = fmt.lineterminator + text
+    append_bytes(path, source.stat.st_size, text.encode())
     return created
 
 
