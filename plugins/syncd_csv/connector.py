@@ -173,7 +173,7 @@ class CsvConnector(Connector):
             cells = pending.creates.get(item.key)
             if cells is None:
                 cells = pending.creates[item.key] = layout.new_row(item.key, item.fields)
-            results.append(WriteResult(id=item.key, version=row_version(cells)))
+            results.append(WriteResult(item.key, row_version(cells)))
         self._bound(entity)
         return results
 

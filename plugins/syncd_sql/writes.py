@@ -38,7 +38,7 @@ class Writer:
             except CoercionError as error:
                 results[index] = invalid(None, str(error))
                 continue
-            rows.append(PendingRow(index, values=self._new_row(values, stamp)))
+            rows.append(PendingRow(index, None, None, self._new_row(values, stamp)))
         fast = self._insert_rowids if self._rowid_ids() else self._insert
         results.update(run_batch(self.db, rows, fast, self._insert))
         return [results[i] for i in range(len(items))]
