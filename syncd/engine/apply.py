@@ -439,13 +439,20 @@ class Applier:
         if op.reason and outcome == "skipped":
             merged = {**(merged or {}), "reason": op.reason}
         flow = self.flow
+        side = flow.target_side if reverse else flow.source_side
+        source_id = op.target_id if reverse else op.source_id
+        target_id = op.source_id if reverse else op.target_id
+        if not merged and error is None and self.on_item is None:
+            # most items of a large run: kept as a tuple until the commit packs them
+            commit.items.append((op.entity, action, outcome, side, source_id, target_id))
+            return
         item = {
             "entity": op.entity,
             "action": action,
             "outcome": outcome,
-            "source_side": flow.target_side if reverse else flow.source_side,
-            "source_id": op.target_id if reverse else op.source_id,
-            "target_id": op.source_id if reverse else op.target_id,
+            "source_side": side,
+            "source_id": source_id,
+            "target_id": target_id,
             "error": error,
             "detail": json.dumps(merged, ensure_ascii=False) if merged else None,
         }

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
 from syncd.sqlbulk import insert_rows, insert_tuples, update_rows
-from syncd.state.items import pack_items, unpack_items
+from syncd.state.items import PlainItem, pack_items, unpack_items
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
     Binding,
@@ -136,7 +136,8 @@ class BatchCommit:
     new_bindings: list[BindingRow] = field(default_factory=list)
     changed_bindings: list[BindingRow] = field(default_factory=list)
     dropped_bindings: list[int] = field(default_factory=list)
-    items: list[dict[str, Any]] = field(default_factory=list)
+    #: run items: dicts, or the plain ones as :data:`~syncd.state.items.PlainItem`
+    items: list[dict[str, Any] | PlainItem] = field(default_factory=list)
     done_intents: list[str] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)
     cleared: dict[tuple[str, str], set[str]] = field(default_factory=dict)
