@@ -209,7 +209,10 @@ class Applier:
             if result.ok and result.id:
                 op.target_id = result.id
                 op.target_version = result.version
-                self._bind_create(commit, op)
+                if op.binding is None:
+                    self._bind_fresh(commit, op, *self._sent_snapshot(op))
+                else:
+                    self._bind_create(commit, op)
                 self._item(commit, op, "create", "ok")
                 self.counts["created"] += 1
             elif error and error.kind == ErrorKind.DUPLICATE and error.existing_id:
@@ -306,18 +309,13 @@ class Applier:
         binding.set("deleted", side, False)
 
     def _snapshot_target(
-        self,
-        binding: BindingRow,
-        fields: dict[str, Any],
-        version: str | None,
-        serial: str | None = None,
-        digest: str | None = None,
+        self, binding: BindingRow, fields: dict[str, Any], version: str | None
     ) -> None:
-        """Record the target's snapshot; ``serial`` and its ``digest`` when known."""
+        """Record the target's snapshot."""
         side = self.flow.target_side
-        data = serial if serial is not None else dump(fields)
+        data = dump(fields)
         binding.set("data", side, data)
-        binding.set("hash", side, digest if serial is not None and digest else fingerprint(data))
+        binding.set("hash", side, fingerprint(data))
         binding.set("version", side, version)
         binding.set("deleted", side, False)
 
@@ -332,40 +330,36 @@ class Applier:
         self._cleared(commit, op)
 
     def _bind_create(self, commit: BatchCommit, op: Op) -> None:
-        if op.binding is not None:
-            # re-created: the new record holds exactly what was sent
-            op.binding.set("id", self.flow.target_side, op.target_id)
-            op.binding.set("data", self.flow.target_side, None)
-            self._bind_update(commit, op)
-            return
-        self._bind_new(commit, op, fields=op.send)
+        """Bind a bound record's re-created counterpart: it holds exactly what was sent."""
+        binding = op.binding
+        assert binding is not None
+        binding.set("id", self.flow.target_side, op.target_id)
+        binding.set("data", self.flow.target_side, None)
+        self._bind_update(commit, op)
 
-    def _bind_new(self, commit: BatchCommit, op: Op, fields: dict[str, Any] | None = None) -> None:
-        """Bind ``op``'s source record to its target record, whose fields are
-        ``fields`` (a create's) or, for a match, its fields with what was sent."""
-        if fields is None:
-            target_fields = patched(op.target_fields or {}, op.send)
-            serial = None
-        elif fields == op.source_fields:
-            # the common create: it sent the source snapshot as it is, so both sides
-            # share one serialisation and hash
-            target_fields, serial = fields, self._source_serial(op)
-        elif fields is op.send:
-            target_fields, serial = fields, self._sent_serial(op)
-        else:
-            target_fields, serial = patched(fields, {}), None
+    def _sent_snapshot(self, op: Op) -> tuple[str, str]:
+        """A create's fields as sent, serialised, and their hash: the source's own when
+        it sent them as they are (the common create), else serialised once."""
+        if op.send_serial is None and op.send == op.source_fields:
+            serial = self._source_serial(op)
+            return serial, op.source_hash or fingerprint(serial)
+        serial = self._sent_serial(op)
+        return serial, fingerprint(serial)
+
+    def _bind_new(self, commit: BatchCommit, op: Op) -> None:
+        """Bind ``op``'s source record to the target record it matched (or an
+        interrupted create made), whose fields are now its own with what was sent."""
+        target_fields = patched(op.target_fields or {}, op.send)
         if op.binding is None:
-            if serial is None:
-                serial = dump(target_fields)
-            digest = op.source_hash if serial is op.source_serial else None
-            self._bind_fresh(commit, op, serial, digest or fingerprint(serial))
+            serial = dump(target_fields)
+            self._bind_fresh(commit, op, serial, fingerprint(serial))
             return
         # a bound record whose target was deleted, bound to its re-created record
         binding = op.binding
         binding.set("id", self.flow.target_side, op.target_id or "")
         commit.changed_bindings.append(binding)
         self._snapshot_source(binding, op)
-        self._snapshot_target(binding, target_fields, op.target_version, serial)
+        self._snapshot_target(binding, target_fields, op.target_version)
         self._cleared(commit, op)
 
     def _bind_fresh(self, commit: BatchCommit, op: Op, target_data: str, target_hash: str) -> None:
