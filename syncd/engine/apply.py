@@ -28,6 +28,9 @@ from syncd.state import BindingRow
 from syncd.state.store import BatchCommit
 
 ItemSink = Callable[[dict[str, Any]], None]
+#: A run item's detail as JSON (an encoder made once: ``json.dumps`` with options
+#: makes one per call, which cost more than the encoding of a short detail).
+_detail = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class Applier:
@@ -448,7 +451,7 @@ class Applier:
             "source_id": source_id,
             "target_id": target_id,
             "error": error,
-            "detail": json.dumps(merged, ensure_ascii=False) if merged else None,
+            "detail": _detail(merged) if merged else None,
         }
         commit.items.append(item)
         if self.on_item is not None:
