@@ -93,9 +93,9 @@ def test_a_failing_batch_leaves_nothing_half_written(any_store: Store) -> None:
 
 
 def test_run_items_come_back_as_recorded_and_plain_ones_share_a_row(any_store: Store) -> None:
-    """Every item comes back in order, whatever the store packs: runs of plain
-    outcomes of one kind take one row between them, items with an error or a detail
-    a row each."""
+    """Every item comes back in order, whatever the store packs: runs of items of
+    one kind and one detail take one row between them, items with an error a row
+    each."""
     run_id = any_store.start_run("p", "cli", "export", False)
 
     def one(i: int, **changes: object) -> dict[str, object]:
@@ -109,6 +109,8 @@ def test_run_items_come_back_as_recorded_and_plain_ones_share_a_row(any_store: S
         one(450, action="skip", outcome="skipped", detail='{"reason": "r"}'),
         one(451, action="update"),
         *(one(i, entity="company", target_id=None) for i in range(452, 460)),
+        *(one(i, action="update", detail='{"fields": ["phone"]}') for i in range(460, 470)),
+        *(one(i, action="update", detail='{"note": "é \\"q\\""}') for i in range(470, 475)),
     ]
     # the engine gives plain items as tuples (PlainItem): mixed with dicts here
     names = ("entity", "action", "outcome", "source_side", "source_id", "target_id")
@@ -124,7 +126,7 @@ def test_run_items_come_back_as_recorded_and_plain_ones_share_a_row(any_store: S
         stored = conn.execute(
             text("SELECT count(*) FROM run_item WHERE run_id = :r"), {"r": run_id}
         )
-        assert stored.scalar_one() == 7
+        assert stored.scalar_one() == 9
 
 
 def test_link_refuses_an_id_that_is_already_bound(any_store: Store) -> None:

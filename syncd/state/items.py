@@ -2,8 +2,9 @@
 
 A run records what it did with every record (``syncd show``). Most of a large run's
 items say only "created, ok": kept as a row each, a first run of 100,000 creates spent
-8 % of its time inserting them. So consecutive plain items of one kind are kept as one
-row listing their records' ids, and read back one by one.
+8 % of its time inserting them. So consecutive items of one kind (and one detail, such
+as the fields an update wrote) are kept as one row listing their records' ids, and
+read back one by one.
 """
 
 from __future__ import annotations
@@ -23,39 +24,48 @@ _list = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=("
 #: most items in.
 PlainItem = tuple[str, str, str, str, str, "str | None"]
 
-_FIELDS = ("entity", "action", "outcome", "source_side", "source_id", "target_id")
+#: What the items packed into one row share.
+_SHARED = ("entity", "action", "outcome", "source_side", "detail")
+#: A string as a JSON string literal (the C encoder's own function).
+_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, Any]]:
-    """Run items as rows to store: consecutive items that say only "this record was
-    created / updated / bound" (a :data:`PlainItem`, or a dict with no error and no
-    detail) and share their entity, action, outcome and side become one row listing
-    their records' ids in ``detail`` (a batch's creates: one row, not one per
-    record). :func:`unpack_items` gives the items back."""
+    """Run items as rows to store: consecutive items without an error that share
+    their entity, action, outcome, side and detail (a batch's creates; the updates of
+    one field) become one row listing their records' ids in ``detail``, with the
+    detail they share. :func:`unpack_items` gives the items back."""
     rows: list[dict[str, Any]] = []
     kind: tuple[Any, ...] | None = None
     records: list[tuple[Any, Any]] = []
 
     def close() -> None:
+        row = rows[-1]
         if len(records) == 1:
-            rows[-1]["source_id"], rows[-1]["target_id"] = records[0]
-            rows[-1]["detail"] = None
+            row["source_id"], row["target_id"] = records[0]
         elif records:
-            rows[-1]["detail"] = _RECORDS + _list(records) + "}"
+            shared = row["detail"]
+            extra = "" if shared is None else f',"detail":{_string(shared)}'
+            row["detail"] = f"{_RECORDS}{_list(records)}{extra}}}"
 
     for item in items:
-        if type(item) is not tuple:
-            if item["error"] is not None or item["detail"] is not None:
+        if type(item) is tuple:
+            key = (*item[:4], None)
+            ids = item[4:]
+        elif item["error"] is not None:
+            if kind is not None:
                 close()
-                records, kind = [], None
-                rows.append(item)
-                continue
-            item = tuple(item[name] for name in _FIELDS)
-        key = item[:4]
+            records, kind = [], None
+            rows.append(item)
+            continue
+        else:
+            key = tuple(item[name] for name in _SHARED)
+            ids = (item["source_id"], item["target_id"])
         if key != kind:
-            close()
+            if kind is not None:
+                close()
             records, kind = [], key
-            entity, action, outcome, side = key
+            entity, action, outcome, side, detail = key
             rows.append(
                 {
                     "entity": entity,
@@ -65,11 +75,12 @@ def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, An
                     "source_id": None,
                     "target_id": None,
                     "error": None,
-                    "detail": None,
+                    "detail": detail,
                 }
             )
-        records.append(item[4:])
-    close()
+        records.append(ids)
+    if kind is not None:
+        close()
     return rows
 
 
@@ -81,5 +92,7 @@ def unpack_items(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if row["source_id"] is not None or not detail or not detail.startswith(_RECORDS):
         yield row
         return
-    for source_id, target_id in json.loads(detail)["packed_records"]:
-        yield {**row, "source_id": source_id, "target_id": target_id, "detail": None}
+    packed = json.loads(detail)
+    shared = packed.get("detail")
+    for source_id, target_id in packed["packed_records"]:
+        yield {**row, "source_id": source_id, "target_id": target_id, "detail": shared}
