@@ -48,7 +48,11 @@ def csv_files(draw: st.DrawFn) -> tuple[bytes, str]:
         else:
             row = [draw(ids), *draw(st.lists(cells, min_size=1, max_size=3))]
             lines.append(delimiter.join(row))
-    text = ending.join(lines) + (ending if draw(st.booleans()) else "")
+    if draw(st.integers(0, 4)) == 0:  # now and then, line breaks of every kind mixed
+        endings = [draw(ENDINGS) for _ in lines]
+        text = "".join(line + end for line, end in zip(lines, endings, strict=True))
+    else:
+        text = ending.join(lines) + (ending if draw(st.booleans()) else "")
     bom = codecs.BOM_UTF8 if draw(st.booleans()) else b""
     return bom + text.encode(), delimiter
 
@@ -78,6 +82,7 @@ def passes(path: Path, delimiter: str, wanted: set[str]) -> tuple[Found | None, 
     block=st.sampled_from([1, 2, 7, 64, 1 << 20]),
 )
 @example(file=(b"Id,Name,Note\r\na1\r\nb2,", ","), wanted={"a1"}, block=1)  # a one-cell row
+@example(file=(b"Id,Name\na1,x\rb2,y\nc3\n\nd4,z", ","), wanted={"b2", "c3", "d4"}, block=64)
 def test_the_block_pass_finds_what_the_line_pass_finds(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
