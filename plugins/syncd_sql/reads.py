@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 
 from syncd.connector import Page, Record
 from syncd.entities import normalize_key
@@ -74,9 +74,10 @@ class Reader:
         assert stamp_col is not None
         base = self._select().order_by(stamp_col, self.table.id)
         start = rewind(mark.stamp, self.overlap)
-        query = base.where(stamp_col >= start) if self.overlap else self._after(base, mark)
+        rows = self._page(base.where(stamp_col >= start)) if self.overlap else None
         while True:
-            rows = self._page(query)
+            if rows is None:
+                rows = self._page_after(base, mark)
             more = len(rows) > self.page_size
             rows = rows[: self.page_size]
             if not rows:
@@ -86,7 +87,7 @@ class Reader:
             yield self._incremental_page(rows, mark if more else self._settled(mark))
             if not more:
                 return
-            query = self._after(base, mark)
+            rows = None
 
     def _incremental_page(self, rows: Sequence[Any], last: Watermark) -> Page:
         page = Page(cursor=cursor.encode(last))
@@ -113,13 +114,22 @@ class Reader:
             return mark
         return Watermark(mark.stamp, None) if recent else mark
 
-    def _after(self, query: Select[Any], mark: Watermark) -> Select[Any]:
+    def _page_after(self, query: Select[Any], mark: Watermark) -> Sequence[Any]:
+        """A page of the rows of ``query`` whose (stamp, id) follows ``mark``.
+
+        Asked as two index ranges, the rest of the mark's stamp by id and then the
+        later stamps, not as one ``stamp > s OR (stamp = s AND id > i)``: no
+        database seeks an index for that OR, and SQLite then walked the whole
+        (stamp, id) index on every run (a tenth of a 1 % change run of 100,000 rows)."""
         stamp_col = self.table.updated_at
         assert stamp_col is not None
         if mark.id is None:  # a settled watermark: every row of its stamp again
-            return query.where(stamp_col >= mark.stamp)
-        tie = and_(stamp_col == mark.stamp, self.table.id > mark.id)
-        return query.where(or_(stamp_col > mark.stamp, tie))
+            return self._page(query.where(stamp_col >= mark.stamp))
+        tie = self._page(query.where(stamp_col == mark.stamp, self.table.id > mark.id))
+        if len(tie) > self.page_size:
+            return tie
+        later = query.where(stamp_col > mark.stamp).limit(self.page_size + 1 - len(tie))
+        return [*tie, *self.db.rows(later)]
 
     def _newest(self) -> Watermark:
         stamp_col = self.table.updated_at
