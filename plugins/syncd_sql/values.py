@@ -88,6 +88,8 @@ def _text(value: Any, _column: Column[Any]) -> str:
 
 
 def _integer(value: Any, _column: Column[Any]) -> int:
+    if type(value) is str and value.isdigit() and value.isascii():  # the usual id text
+        return int(value)
     if isinstance(value, bool | int):
         return int(value)
     if isinstance(value, float) and value.is_integer():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, delete, func, insert, select, update
+from sqlalchemy import Connection, Integer, bindparam, delete, func, insert, select, update
 
 from syncd.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
 from syncd.sqlbulk import insert_rows
@@ -24,6 +24,13 @@ class Writer:
     def __init__(self, db: Database, table: EntityTable) -> None:
         self.db = db
         self.table = table
+        #: how many rows have ids from ``first`` to ``last`` (built once: it is asked
+        #: after every batch of creates)
+        self._count_ids = (
+            select(func.count())
+            .select_from(table.table)
+            .where(table.id.between(bindparam("first"), bindparam("last")))
+        )
 
     # -- create -------------------------------------------------------------------------
 
@@ -72,11 +79,7 @@ class Writer:
             insert_rows(conn, self.table.table, [row.values for row in group])
             last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
             first = last - len(group) + 1
-            count = conn.execute(
-                select(func.count())
-                .select_from(self.table.table)
-                .where(column.between(first, last))
-            ).scalar_one()
+            count = conn.execute(self._count_ids, {"first": first, "last": last}).scalar_one()
             if count != len(group):
                 raise Redo()
             # one create batch carries one stamp, so its rows share one version
