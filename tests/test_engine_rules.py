@@ -7,7 +7,7 @@ on the run's counts and on the per-record run items, so it fails if its rule bre
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -726,6 +726,25 @@ class Killed(Exception):
     """Stands for the process being killed."""
 
 
+def run_killed(
+    cfg: Config, store: Store, monkeypatch: pytest.MonkeyPatch, when: Callable[[Any], bool]
+) -> None:
+    """Run the pair "killed" at the first batch commit that ``when`` picks: what the
+    connectors wrote stays, the batch's outcome is lost. The store commits again
+    afterwards."""
+    original = Store.commit
+
+    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
+        if when(batch):
+            raise Killed
+        original(self, pair, run_id, batch)
+
+    monkeypatch.setattr(Store, "commit", killed)
+    with pytest.raises(Killed):
+        run(cfg, store)
+    monkeypatch.setattr(Store, "commit", original)
+
+
 def test_interrupted_creates_are_bound_not_created_again(
     tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -735,21 +754,11 @@ def test_interrupted_creates_are_bound_not_created_again(
     cfg, left, right = setup(tmp_path)
     ids = [left.put("contact", {"email": f"c{i}@x.org", "phone": str(i)}) for i in range(4)]
 
-    original = Store.commit
-
-    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
-        if batch.new_bindings:
-            raise Killed
-        original(self, pair, run_id, batch)
-
-    monkeypatch.setattr(Store, "commit", killed)
-    with pytest.raises(Killed):
-        run(cfg, store)
+    run_killed(cfg, store, monkeypatch, lambda batch: bool(batch.new_bindings))
     assert right.writes["create"] == 4
     assert len(unpack(store.open_intents("p", "contact"))) == 4
     assert store.count_bindings("p") == {}
 
-    monkeypatch.setattr(Store, "commit", original)
     result = run(cfg, store)
 
     assert result.status == "ok"
@@ -778,17 +787,12 @@ def test_interrupted_create_of_a_record_changed_since_sends_the_change(
         left.put("contact", {"email": f"c{i}@x.org", "phone": str(i), "company": acme})
         for i in range(3)
     ]
-    original = Store.commit
-
-    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
-        if any(b.entity == "contact" for b in batch.new_bindings):
-            raise Killed
-        original(self, pair, run_id, batch)
-
-    monkeypatch.setattr(Store, "commit", killed)
-    with pytest.raises(Killed):
-        run(cfg, store)
-    monkeypatch.setattr(Store, "commit", original)
+    run_killed(
+        cfg,
+        store,
+        monkeypatch,
+        lambda batch: any(b.entity == "contact" for b in batch.new_bindings),
+    )
     left.edit("contact", ids[1], phone="new")
 
     result = run(cfg, store)
@@ -814,17 +818,7 @@ def test_intents_written_by_an_earlier_version_are_resolved(
     whole snapshot, is still resolved by binding instead of creating again."""
     cfg, left, right = setup(tmp_path)
     lid = left.put("contact", {"email": "a@x.org", "phone": "1"})
-    original = Store.commit
-
-    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
-        if batch.new_bindings:
-            raise Killed
-        original(self, pair, run_id, batch)
-
-    monkeypatch.setattr(Store, "commit", killed)
-    with pytest.raises(Killed):
-        run(cfg, store)
-    monkeypatch.setattr(Store, "commit", original)
+    run_killed(cfg, store, monkeypatch, lambda batch: bool(batch.new_bindings))
     [row] = store.open_intents("p", "contact")
     [entry] = json.loads(row["source_data"])
     store.drop_intents([row["key"]])
@@ -850,19 +844,9 @@ def test_interrupted_recreate_is_not_created_twice(
     right.remove("contact", right_id(store, lid))
     left.edit("contact", lid, phone="2")
 
-    original = Store.commit
-
-    def killed(self: Store, pair: str, run_id: int, batch: Any) -> None:
-        if batch.changed_bindings:
-            raise Killed
-        original(self, pair, run_id, batch)
-
-    monkeypatch.setattr(Store, "commit", killed)
-    with pytest.raises(Killed):
-        run(cfg, store)
+    run_killed(cfg, store, monkeypatch, lambda batch: bool(batch.changed_bindings))
     assert right.writes["create"] == 2
 
-    monkeypatch.setattr(Store, "commit", original)
     result = run(cfg, store)
     assert result.status == "ok"
     assert len(by_email(right, "a@x.org")) == 1
