@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -96,38 +93,18 @@ def _splice(
             return written
         out = _Output(atomic.out)
         terminator = fmt.lineterminator
-
-        def encoded(rows: list[list[str]]) -> bytes:
-            return encode_rows(rows, delimiter, terminator).encode()
-
-        with _mapped(old, source.stat.st_size) as view:
-            position = 0
-            for offset, length, new in edits:
-                out.write(view[position:offset])
-                if new is not None:
-                    out.write(encoded([new]))
-                position = offset + length
-            out.write(view[position:])
+        position = 0
+        for offset, length, new in edits:
+            out.copy(old, position, offset - position)
+            if new is not None:
+                out.write(encode_rows([new], delimiter, terminator).encode())
+            position = offset + length
+        out.copy(old, position, source.stat.st_size - position)
         if created:
             if out.last not in (b"", b"\n", b"\r"):
-                out.write(fmt.lineterminator.encode())
-            out.write(encoded(created))
+                out.write(terminator.encode())
+            out.write(encode_rows(created, delimiter, terminator).encode())
     return [*written, *created]
-
-
-@contextmanager
-def _mapped(file: BinaryIO, size: int) -> Iterator[memoryview]:
-    """The first ``size`` bytes of ``file``, mapped into memory rather than read: the
-    unchanged ranges go from the page cache straight into the new file."""
-    if size == 0:
-        yield memoryview(b"")
-        return
-    with mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ) as mapped:
-        view = memoryview(mapped)
-        try:
-            yield view
-        finally:
-            view.release()
 
 
 class _Output:
@@ -137,10 +114,22 @@ class _Output:
         self.out = out
         self.last = b""
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes) -> None:
         if data:
             self.out.write(data)
-            self.last = bytes(data[-1:])
+            self.last = data[-1:]
+
+    def copy(self, old: BinaryIO, start: int, count: int) -> None:
+        """Copy ``count`` bytes of ``old`` from ``start`` (read, not mapped: a file
+        cut short meanwhile by another program gives fewer bytes, where a mapping
+        would kill the process)."""
+        old.seek(start)
+        while count > 0:
+            chunk = old.read(min(count, 1 << 20))
+            if not chunk:
+                break
+            self.write(chunk)
+            count -= len(chunk)
 
 
 def _append(
