@@ -7,6 +7,7 @@ RSS of each run's process; with several sizes, how peak RSS grows between them.
 
     python bench/bench_export.py                 # N = 100,000
     python bench/bench_export.py --n 100000 --n 400000
+    python bench/bench_export.py --repeat 5      # medians of 5 rounds
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -185,28 +188,51 @@ def sync(folder: Path, pair: str) -> tuple[dict, float]:
     return report, usage.ru_maxrss / 1024
 
 
-def run_size(n: int) -> dict[str, dict[str, float]]:
-    """All phases at one size; returns figures per pair."""
-    results: dict[str, dict[str, float]] = {}
+def run_size(n: int, repeat: int = 1) -> dict[str, dict[str, float]]:
+    """All phases at one size, ``repeat`` times on fresh copies of the same data;
+    returns figures per pair, each the median of the repeats (the peak RSS: the
+    highest)."""
+    rounds: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
-        folder = Path(tmp)
-        build(folder, n)
-        for pair in ("to-csv", "to-sql"):
-            first, rss1 = sync(folder, pair)
-            again, rss2 = sync(folder, pair)
-            results[pair] = {
-                "first": first["seconds"],
-                "no_change": again["seconds"],
-                "rss": max(rss1, rss2),
-                "created": first["counts"]["created"],
-            }
-        changed = change_one_percent(folder)
-        for pair in ("to-csv", "to-sql"):
-            after, rss3 = sync(folder, pair)
-            if after["counts"]["updated"] != changed:
-                raise SystemExit(f"{pair}: expected {changed} updates, got {after['counts']}")
-            results[pair]["one_percent"] = after["seconds"]
-            results[pair]["rss"] = max(results[pair]["rss"], rss3)
+        template = Path(tmp) / "data"
+        template.mkdir()
+        build(template, n)
+        for index in range(repeat):
+            # each round in a folder of its own, kept to the end (see bench/README.md:
+            # creating files just after deleting large ones is slow on ext4)
+            folder = Path(tmp) / f"round-{index}"
+            shutil.copytree(template, folder)
+            rounds.append(run_phases(folder))
+    return {
+        pair: {
+            key: max(r[pair][key] for r in rounds)
+            if key == "rss"
+            else statistics.median(r[pair][key] for r in rounds)
+            for key in rounds[0][pair]
+        }
+        for pair in rounds[0]
+    }
+
+
+def run_phases(folder: Path) -> dict[str, dict[str, float]]:
+    """First run, no-change re-run and 1 % re-run of both pairs in ``folder``."""
+    results: dict[str, dict[str, float]] = {}
+    for pair in ("to-csv", "to-sql"):
+        first, rss1 = sync(folder, pair)
+        again, rss2 = sync(folder, pair)
+        results[pair] = {
+            "first": first["seconds"],
+            "no_change": again["seconds"],
+            "rss": max(rss1, rss2),
+            "created": first["counts"]["created"],
+        }
+    changed = change_one_percent(folder)
+    for pair in ("to-csv", "to-sql"):
+        after, rss3 = sync(folder, pair)
+        if after["counts"]["updated"] != changed:
+            raise SystemExit(f"{pair}: expected {changed} updates, got {after['counts']}")
+        results[pair]["one_percent"] = after["seconds"]
+        results[pair]["rss"] = max(results[pair]["rss"], rss3)
     return results
 
 
@@ -218,14 +244,19 @@ def report(label: str, figure: str, ok: bool, target: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="contacts (repeatable)")
-    sizes = parser.parse_args().n or [100_000]
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per size; figures are their medians"
+    )
+    args = parser.parse_args()
+    sizes = args.n or [100_000]
     byte_compile_project()
     print(describe_machine())
     peaks: dict[str, list[float]] = {}
     t = TARGETS
     for n in sizes:
-        print(f"N = {n:,} contacts across {COMPANIES:,} companies")
-        for pair, r in run_size(n).items():
+        rounds = f", median of {args.repeat} rounds" if args.repeat > 1 else ""
+        print(f"N = {n:,} contacts across {COMPANIES:,} companies{rounds}")
+        for pair, r in run_size(n, args.repeat).items():
             rate = (n + COMPANIES) / r["first"]
             nc, op = r["no_change"] / r["first"], r["one_percent"] / r["first"]
             peaks.setdefault(pair, []).append(r["rss"])
