@@ -9,6 +9,7 @@ sessions can be compared, and a slow day is told from a slow change.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 #: What :func:`python_speed` gave on the machine of the session that added it
@@ -29,23 +30,32 @@ def _workload() -> int:
     return total
 
 
-def python_speed(rounds: int = 5) -> float:
-    """Seconds for the fixed workload, the best of ``rounds`` (the machine's speed
-    when least disturbed)."""
-    best = float("inf")
+def python_speeds(rounds: int = 5) -> list[float]:
+    """Seconds for the fixed workload, once per round."""
+    times = []
     for _ in range(rounds):
         started = time.perf_counter()
         _workload()
-        best = min(best, time.perf_counter() - started)
-    return best
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def python_speed(rounds: int = 5) -> float:
+    """Seconds for the fixed workload, the best of ``rounds`` (the machine's speed
+    when least disturbed)."""
+    return min(python_speeds(rounds))
 
 
 def describe() -> str:
-    """One line for a benchmark's output."""
-    seconds = python_speed()
+    """One line for a benchmark's output: the best round, which is the machine's
+    speed, and the median, which shows how much others disturb it right now (the
+    loop fits in a CPU's caches, so a machine slowed by its neighbours' memory or
+    disk traffic can still show its usual best)."""
+    times = python_speeds()
+    seconds = min(times)
     factor = seconds / REFERENCE_SECONDS
     return (
-        f"machine: calibration loop {seconds:.3f}s "
+        f"machine: calibration loop {seconds:.3f}s, median {statistics.median(times):.3f}s "
         f"({factor:.2f}x the time it took when calibrated; higher is slower)"
     )
 
