@@ -19,10 +19,9 @@ from syncd.engine.apply import Applier
 from syncd.engine.intents import unpack
 from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
-from syncd.engine.records import dump, fingerprint
 from syncd.engine.references import ReferenceTranslator
+from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
-from syncd.entities import DEFAULT_MATCH, normalize_key
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.state import Store
@@ -276,8 +275,7 @@ class _EntityRun:
             store, flow.pair, flow.target, flow.source, flow.target_side, flow.source_side
         )
         self.planner = Planner(flow, rules, translator, back if flow.two_way else None)
-        #: target references in source terms, for snapshots read off the target
-        self.back = back
+        self.interrupted = InterruptedCreates(flow, rules, back, bool(self.planner.reference))
         retries = store.retries(flow.pair, self.entity, flow.source_side)
         self.retry_ids = retries
         self.has_failures = bool(
@@ -292,7 +290,7 @@ class _EntityRun:
             dry_run=run.dry_run,
             clear_retries=self.has_failures,
             on_item=on_item,
-            intent_fields=None if flow.target.client_ids else self._match_fields(),
+            intent_fields=None if flow.target.client_ids else match_fields(rules),
         )
         self.pending: list[Op] = []
         self.pending_ids: set[str] = set()
@@ -413,35 +411,7 @@ class _EntityRun:
         intents = unpack(rows)
         if not intents or self.run.dry_run:
             return
-        bound = flow.store.bindings_for(
-            flow.pair, self.entity, flow.source_side, [i["source_id"] for i in intents]
-        )
-        # a bound source with an open intent was being re-created (recreate_deleted):
-        # settle it only if its bound record is still gone
-        targets = [b.id_on(flow.target_side) for b in bound.values()]
-        live = flow.target.get(self.entity, targets) if targets else {}
-        created: dict[str, Record] = {}
-        if flow.target.client_ids:
-            # the records were created under the intents' keys: fetch them in bulk
-            keys = [i["key"] for i in intents]
-            for start in range(0, len(keys), 1000):
-                created.update(flow.target.get(self.entity, keys[start : start + 1000]))
-        sources = self._sources_of(intents)
-        ops: list[Op] = []
-        for intent in intents:
-            binding = bound.get(intent["source_id"])
-            if binding is not None and binding.id_on(flow.target_side) in live:
-                continue
-            match = created.get(intent["key"]) if flow.target.client_ids else self._matched(intent)
-            if match is None:
-                continue
-            op = Op("bind", self.entity, intent["source_id"], binding, target_id=match.id)
-            target_fields = self.rules.select(match.fields)
-            op.source_fields = self._sent_snapshot(intent, sources, target_fields)
-            op.target_fields = {**target_fields, **intent["sent"]}
-            op.target_version = match.version
-            op.detail = {"note": "resolved a create interrupted in an earlier run"}
-            ops.append(op)
+        ops = self.interrupted.bindings(intents)
         self.applier.apply(ops, done_intents=[row["key"] for row in rows])
         log.info(
             "intents.resolved",
@@ -450,58 +420,3 @@ class _EntityRun:
             intents=len(intents),
             bound=len(ops),
         )
-
-    def _sources_of(self, intents: list[dict[str, Any]]) -> dict[str, Record]:
-        """The source records of intents that hold no snapshot, read again."""
-        ids = [i["source_id"] for i in intents if i["source_data"] is None]
-        found: dict[str, Record] = {}
-        for start in range(0, len(ids), 1000):
-            found.update(self.flow.source.get(self.entity, ids[start : start + 1000]))
-        return found
-
-    def _sent_snapshot(
-        self,
-        intent: dict[str, Any],
-        sources: dict[str, Record],
-        target_fields: dict[str, Any],
-    ) -> dict[str, Any]:
-        """The source snapshot an interrupted create sent: the intent's own (an older
-        row), else the source record as it is now if its hash is still the intent's;
-        else (it changed since) the created record's fields in source terms, so that
-        the change is sent on as a change."""
-        if intent["source_data"] is not None:
-            return intent["source_data"]
-        record = sources.get(intent["source_id"])
-        if record is not None:
-            fields = self.rules.select(record.fields)
-            if fingerprint(dump(fields)) == intent["source_hash"]:
-                return fields
-        fields = dict(target_fields)
-        if self.planner.reference and fields.get("company"):
-            company = self.back.translate([fields["company"]]).get(fields["company"])
-            if company is None:
-                del fields["company"]
-            else:
-                fields["company"] = company
-        return fields
-
-    def _match_fields(self) -> tuple[str, ...]:
-        """The fields an unbound record is matched on, in order."""
-        return tuple(self.rules.match or DEFAULT_MATCH.get(self.entity, ()))
-
-    def _matched(self, intent: dict[str, Any]) -> Record | None:
-        """The one unbound record on the target that matches what an intent sent."""
-        flow = self.flow
-        sent = intent["sent"]
-        for key_field in self._match_fields():
-            key = normalize_key(key_field, sent.get(key_field))
-            if not key:
-                continue
-            candidates = flow.target.find(self.entity, key_field, {key}).get(key, [])
-            taken = flow.store.bindings_for(
-                flow.pair, self.entity, flow.target_side, [c.id for c in candidates]
-            )
-            free = [c for c in candidates if c.id not in taken]
-            if len(free) == 1:
-                return free[0]
-        return None
