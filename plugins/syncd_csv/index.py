@@ -45,9 +45,6 @@ class KeyIndex:
         self._extend(layout, field, rows)
         self.token = token
 
-    def __contains__(self, key: str) -> bool:
-        return self.any_of((key,))
-
     def any_of(self, keys: Iterable[str]) -> bool:
         """Whether any of ``keys`` may be in the file (False: none of them is)."""
         values = {hash(key) for key in keys}

@@ -2,8 +2,8 @@
 
 One intent row covers a whole batch (a JSON list with an entry per create), so a batch
 of a thousand creates costs one insert and one delete in the state store, not two
-thousand. An entry keeps what :meth:`_EntityRun.resolve_intents` needs to find and
-bind the record a crashed run created, and no more: the create's idempotency key
+thousand. An entry keeps what :mod:`syncd.engine.resolve` needs to find and bind the
+record a crashed run created, and no more: the create's idempotency key
 (``k``), the source record's id (``s``) and snapshot hash (``h``), and, for a target
 that chooses its own ids, the sent values of the match fields (``m``) to find the
 record by. The snapshots themselves are not written: the source record is read again
@@ -56,15 +56,15 @@ def unpack(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ``source_data``; a current one has None there, and the source is read again."""
     result = []
     for row in rows:
-        if row["target_data"] != BATCH:
-            result.append(_entry(row, row["key"], row["source_id"], json.loads(row["source_data"])))
-            result[-1]["sent"] = json.loads(row["target_data"])
+        if row["target_data"] != BATCH:  # one create, snapshots whole
+            source = json.loads(row["source_data"])
+            sent = json.loads(row["target_data"])
+            result.append(_entry(row, row["key"], row["source_id"], source, None, sent))
             continue
         for entry in json.loads(row["source_data"]):
-            item = _entry(row, entry["k"], entry["s"], entry.get("d"), entry.get("h"))
-            sent = entry.get("t") or entry.get("m")
-            item["sent"] = sent if sent is not None else (item["source_data"] or {})
-            result.append(item)
+            source = entry.get("d")  # only in older rows, with "t" (None: sent as is)
+            sent = entry.get("m") or entry.get("t") or source or {}
+            result.append(_entry(row, entry["k"], entry["s"], source, entry.get("h"), sent))
     return result
 
 
@@ -73,7 +73,8 @@ def _entry(
     key: str,
     source_id: str,
     source_data: dict[str, Any] | None,
-    source_hash: str | None = None,
+    source_hash: str | None,
+    sent: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "key": key,
@@ -82,4 +83,5 @@ def _entry(
         "source_id": source_id,
         "source_data": source_data,
         "source_hash": source_hash,
+        "sent": sent,
     }

@@ -66,7 +66,7 @@ class InterruptedCreates:
                 continue
             op = Op("bind", entity, intent["source_id"], binding, target_id=match.id)
             target_fields = self.rules.select(match.fields)
-            op.source_fields = self._sent_snapshot(intent, sources, target_fields)
+            op.source_fields = self._source_snapshot(intent, sources, target_fields)
             op.target_fields = {**target_fields, **intent["sent"]}
             op.target_version = match.version
             op.detail = {"note": "resolved a create interrupted in an earlier run"}
@@ -80,7 +80,7 @@ class InterruptedCreates:
             found.update(connector.get(self.rules.entity, ids[start : start + 1000]))
         return found
 
-    def _sent_snapshot(
+    def _source_snapshot(
         self,
         intent: dict[str, Any],
         sources: dict[str, Record],
