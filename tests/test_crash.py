@@ -93,7 +93,8 @@ def bound(config: Path) -> int:
 
 def kill_mid_run(config: Path, pair: str, rnd: random.Random) -> bool:
     """Start a sync and SIGKILL it once it has recorded some progress, at a random
-    moment after that; True if it was killed before it finished."""
+    moment after that; True if it was killed before it recorded its end (a kill
+    that lands while a finished run closes its connections interrupts nothing)."""
     start = bound(config)
     goal = start + rnd.randint(500, 6000)
     proc = subprocess.Popen(
@@ -111,7 +112,8 @@ def kill_mid_run(config: Path, pair: str, rnd: random.Random) -> bool:
         return False
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    return True
+    latest = syncd("history", pair, "--limit", "1", "--json", config=config).json()
+    return latest[0]["status"] == "running"
 
 
 def target_emails(config: Path, pair: str) -> list[str]:

@@ -282,6 +282,25 @@ def test_full_flag_and_tables_without_stamp_list_everything(world: World) -> Non
     assert ids_of(companies) == ids_of(resumed)
 
 
+def test_a_view_is_read_like_a_table(world: World) -> None:
+    """A view has no primary key to reflect: its configured id column serves."""
+    ids = world.insert(world.companies, {"name": "Acme", "city": "Berlin"}, {"name": "Beta"})
+    view = f"v_{world.companies.name}"
+    with world.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE VIEW {view} AS SELECT id, name, city FROM {world.companies.name}"
+            " WHERE city IS NOT NULL"
+        )
+    try:
+        with world.connector(entities={"company": {"table": view}}) as conn:
+            pages = read_all(conn.changes("company", None))
+    finally:
+        with world.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP VIEW {view}")
+    assert ids_of(pages) == ids[:1]
+    assert pages[0].records[0].fields["city"] == "Berlin"
+
+
 def test_incremental_keyset_paging_keeps_ties_across_page_boundaries(world: World) -> None:
     world.insert(world.contacts, contact_row("old"))
     with world.connector(page_size=2) as conn:
