@@ -306,10 +306,7 @@ class Applier:
     def _snapshot_source(self, binding: BindingRow, op: Op) -> None:
         side = self.flow.source_side
         data = self._source_serial(op)
-        binding.set("data", side, data)
-        binding.set("hash", side, op.source_hash or fingerprint(data))
-        binding.set("version", side, op.source_version)
-        binding.set("deleted", side, False)
+        binding.snapshot(side, data, op.source_hash or fingerprint(data), op.source_version)
 
     def _snapshot_target(
         self, binding: BindingRow, fields: dict[str, Any], version: str | None
@@ -317,10 +314,7 @@ class Applier:
         """Record the target's snapshot."""
         side = self.flow.target_side
         data = dump(fields)
-        binding.set("data", side, data)
-        binding.set("hash", side, fingerprint(data))
-        binding.set("version", side, version)
-        binding.set("deleted", side, False)
+        binding.snapshot(side, data, fingerprint(data), version)
 
     def _bind_update(self, commit: BatchCommit, op: Op) -> None:
         binding = op.binding

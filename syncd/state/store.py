@@ -100,6 +100,16 @@ class BindingRow:
             self.moved = True
         setattr(self, f"{side}_{attr}", value)
 
+    def snapshot(self, side: str, data: str, digest: str | None, version: str | None) -> None:
+        """Record ``side``'s record as synced now: its serialised fields, their hash,
+        its version, not deleted (one call for what an update sets per record)."""
+        if side == "left":
+            self.left_data, self.left_hash, self.left_version = data, digest, version
+            self.left_deleted = False
+        else:
+            self.right_data, self.right_hash, self.right_version = data, digest, version
+            self.right_deleted = False
+
     def values(self) -> dict[str, Any]:
         """Column values for an insert or update."""
         return dict(zip(BINDING_VALUES, _binding_values(self), strict=True))
