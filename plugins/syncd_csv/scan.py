@@ -46,10 +46,12 @@ BLOCK = 1 << 18
 
 
 def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
-    """:func:`scan` for the usual file, ids first and no quote or non-ASCII character
-    anywhere: its lines are cut, measured and matched by C loops over blocks of
+    """:func:`scan` for the usual file, ids first and no quote anywhere, looking for
+    ASCII ids: its lines are cut, measured and matched by C loops over blocks of
     bytes, not one Python step per line (a large file's update run spent a third of
     its time in :func:`scan_lines`). False, with nothing noted, for any other file.
+    Other text may hold any character: UTF-8 never uses an ASCII byte inside
+    another one, so it cannot hide a line break, a quote or an id.
 
     When the ids looked for all have one length (syncd's own keys do), a line is
     matched by its first bytes: the id and the delimiter, a line break, or nothing
@@ -59,7 +61,9 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
     if not delimiter.isascii():
         return False
     mark = delimiter.encode()
-    keys = {rid.encode(): rid for rid in wanted if rid.isascii()}
+    if not all(map(str.isascii, wanted)):
+        return False
+    keys = {rid.encode(): rid for rid in wanted}
     lengths = {len(key) for key in keys}
     heads: dict[bytes, str] | None = None
     if len(lengths) == 1 and (width := lengths.pop()):
@@ -78,7 +82,7 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
             rest = text
             continue
         part, rest = text[:cut], text[cut:]
-        if b'"' in part or not part.isascii():
+        if b'"' in part:
             return False
         lines = part.splitlines(keepends=True)
         if heads is not None:
