@@ -11,8 +11,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from syncd.engine.records import dump, new_key, new_keys, replaced
+from syncd.jsontext import encoder
 
 values = st.none() | st.booleans() | st.text() | st.integers() | st.floats(allow_nan=False)
+nested = st.recursive(
+    values,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+)
 
 
 @settings(max_examples=500, deadline=None)
@@ -21,6 +26,17 @@ def test_dump_is_sorted_compact_json(fields: dict[str, Any]) -> None:
     expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert dump(fields) == expected
     assert json.loads(dump(fields)) == fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=nested, sort_keys=st.booleans(), compact=st.booleans())
+def test_the_built_once_encoders_write_what_json_dumps_writes(
+    value: Any, sort_keys: bool, compact: bool
+) -> None:
+    """Run-item details and packed id lists go through the same encoders."""
+    separators = (",", ":") if compact else (", ", ": ")
+    expected = json.dumps(value, sort_keys=sort_keys, separators=separators, ensure_ascii=False)
+    assert encoder(sort_keys=sort_keys, compact=compact)(value) == expected
 
 
 def test_keys_are_unique_hex_and_in_the_order_they_were_made() -> None:

@@ -7,7 +7,6 @@ and the commit leaves a trace the next run resolves instead of creating again.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,13 +23,13 @@ from syncd.connector import (
 from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
 from syncd.engine.records import dump, fingerprint, new_key, patched
+from syncd.jsontext import encoder
 from syncd.state import BindingRow
 from syncd.state.store import BatchCommit
 
 ItemSink = Callable[[dict[str, Any]], None]
-#: A run item's detail as JSON (an encoder made once: ``json.dumps`` with options
-#: makes one per call, which cost more than the encoding of a short detail).
-_detail = json.JSONEncoder(ensure_ascii=False).encode
+#: A run item's detail as JSON.
+_detail = encoder()
 
 
 class Applier:

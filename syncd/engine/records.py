@@ -11,34 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from syncd.entities import is_empty
+from syncd.jsontext import encoder
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-#: json's C encoder made once with the settings above: ``JSONEncoder.encode`` builds
-#: it anew on every call, a third of the cost of serialising a snapshot. Snapshots
-#: are flat, so the check for circular references is left out.
-_c_encoder = json.encoder.c_make_encoder  # type: ignore[attr-defined]
-_one_shot = (
-    _c_encoder(
-        None,
-        _ENCODER.default,
-        json.encoder.encode_basestring,  # type: ignore[attr-defined]
-        None,
-        ":",
-        ",",
-        True,
-        False,
-        True,
-    )
-    if _c_encoder is not None
-    else None
-)
+_dump = encoder(sort_keys=True, compact=True)
 
 
 def dump(fields: Mapping[str, Any]) -> str:
     """Serialise canonical fields the same way every time (the stored snapshot)."""
-    if _one_shot is not None and type(fields) is dict:
-        return "".join(_one_shot(fields, 0))
-    return _ENCODER.encode(fields)
+    return _dump(fields if type(fields) is dict else dict(fields))
 
 
 #: A string as :func:`dump` writes it (the C encoder's own function).
@@ -86,9 +66,7 @@ def new_keys(count: int) -> list[str]:
         first = max(time.time_ns() // 1000, _last_stamp + 1)
         _last_stamp = first + count - 1
     text = os.urandom(10 * count).hex()
-    return [
-        f"{first + index:013x}{text[20 * index : 20 * index + 19]}" for index in range(count)
-    ]
+    return [f"{first + index:013x}{text[20 * index : 20 * index + 19]}" for index in range(count)]
 
 
 def fingerprint(serialised: str) -> str:

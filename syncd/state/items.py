@@ -13,10 +13,12 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from syncd.jsontext import encoder
+
 #: ``detail`` of a run-item row that stands for several records (see :func:`pack_items`)
 _RECORDS = '{"packed_records":'
-#: A list as JSON (the C encoder, made once: the lists hold strings and None only).
-_list = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode
+#: A list of ids as JSON.
+_list = encoder(compact=True)
 
 
 #: A run item that says only "this record was created / updated / bound": (entity,
