@@ -10,8 +10,9 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from syncd.engine.records import dump, new_key, new_keys, replaced
-from syncd.jsontext import encoder
+from syncd.engine.records import dump, new_key, new_keys, patched, replaced, snapshot_patched
+from syncd.entities import is_empty
+from syncd.jsontext import decode, encoder
 
 values = st.none() | st.booleans() | st.text() | st.integers() | st.floats(allow_nan=False)
 nested = st.recursive(
@@ -37,6 +38,26 @@ def test_the_built_once_encoders_write_what_json_dumps_writes(
     separators = (",", ":") if compact else (", ", ": ")
     expected = json.dumps(value, sort_keys=sort_keys, separators=separators, ensure_ascii=False)
     assert encoder(sort_keys=sort_keys, compact=compact)(value) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=nested, space=st.sampled_from(["", " ", "\n"]))
+def test_decoding_reads_what_json_loads_reads(value: Any, space: str) -> None:
+    text = f"{space}{json.dumps(value)}{space}"
+    assert decode(text) == json.loads(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    snapshot=st.dictionaries(st.sampled_from("abcd"), values),
+    changes=st.dictionaries(st.sampled_from("abcde"), values | st.sampled_from(["", " "])),
+)
+def test_patching_a_snapshot_is_patching_its_fields(
+    snapshot: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    """A stored snapshot holds no empty value; patched on, it is what patched() gives."""
+    snapshot = {name: value for name, value in snapshot.items() if not is_empty(value)}
+    assert snapshot_patched(snapshot, changes) == patched(snapshot, changes)
 
 
 def test_keys_are_unique_hex_and_in_the_order_they_were_made() -> None:

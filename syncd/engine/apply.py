@@ -22,7 +22,7 @@ from syncd.connector import (
 )
 from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
-from syncd.engine.records import dump, fingerprint, new_key, patched
+from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_patched
 from syncd.jsontext import encoder
 from syncd.state import BindingRow
 from syncd.state.store import BatchCommit
@@ -320,7 +320,7 @@ class Applier:
         if binding is None:
             return
         self._snapshot_source(binding, op)
-        merged = patched(binding.data_on(self.flow.target_side), op.send)
+        merged = snapshot_patched(binding.data_on(self.flow.target_side), op.send)
         self._snapshot_target(binding, merged, op.target_version)
         commit.changed_bindings.append(binding)
         self._cleared(commit, op)

@@ -95,3 +95,15 @@ def patched(fields: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, 
     field is absent, as :meth:`EntityRules.select` leaves it)."""
     merged = {**fields, **changes}
     return {name: value for name, value in merged.items() if not is_empty(value)}
+
+
+def snapshot_patched(snapshot: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`patched` for a stored snapshot, which holds no empty value already:
+    only the ``changes`` are checked (this runs for every record a run updates)."""
+    merged = dict(snapshot)
+    for name, value in changes.items():
+        if value is None or (isinstance(value, str) and not value.strip()):
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged

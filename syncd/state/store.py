@@ -8,7 +8,6 @@ writes the same tables: it controls the daemon only through this store.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
+from syncd.jsontext import decode
 from syncd.sqlbulk import insert_rows, insert_tuples, update_rows
 from syncd.state.items import PlainItem, pack_items, unpack_items
 from syncd.state.migrate import upgrade
@@ -88,7 +88,7 @@ class BindingRow:
     def data_on(self, side: str) -> dict[str, Any]:
         """The last synced snapshot of ``side`` (canonical fields)."""
         raw = self.left_data if side == "left" else self.right_data
-        return json.loads(raw) if raw else {}
+        return decode(raw) if raw else {}
 
     def get(self, attr: str, side: str) -> Any:
         """Read ``left_<attr>`` or ``right_<attr>``."""
