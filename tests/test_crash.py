@@ -96,7 +96,8 @@ def kill_mid_run(config: Path, pair: str, rnd: random.Random) -> bool:
     moment after that; True if it was killed before it recorded its end (a kill
     that lands while a finished run closes its connections interrupts nothing)."""
     start = bound(config)
-    goal = start + rnd.randint(500, 6000)
+    left = N - start  # a run binds ~40,000 records a second: aim well within them
+    goal = start + rnd.randint(left // 20, left // 4)
     proc = subprocess.Popen(
         [SYNCD, "--config", str(config), "sync", pair],
         stdout=subprocess.DEVNULL,
@@ -105,7 +106,7 @@ def kill_mid_run(config: Path, pair: str, rnd: random.Random) -> bool:
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if bound(config) >= goal:
-            time.sleep(rnd.uniform(0, 0.2))
+            time.sleep(rnd.uniform(0, 0.03))
             break
         time.sleep(0.02)
     if proc.poll() is not None:

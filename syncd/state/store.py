@@ -36,6 +36,7 @@ from syncd.state.models import (
     Run,
     RunItem,
 )
+from syncd.state.queries import Queries
 
 CHUNK = 500
 
@@ -215,6 +216,7 @@ class Store:
         self.url = url
         try:
             self.engine: Engine = make_engine(url)
+            self.queries = Queries(self.engine.dialect, ("id", *BINDING_VALUES), COUNTS)
             if migrate:
                 upgrade(self.engine)
         except OperationalError as exc:
@@ -230,11 +232,9 @@ class Store:
 
     def cursor(self, pair: str, side: str, entity: str) -> str | None:
         """The saved cursor of one side's entity, or None before the first run."""
-        stmt = select(CURSOR.c.value).where(
-            CURSOR.c.pair == pair, CURSOR.c.side == side, CURSOR.c.entity == entity
-        )
+        values = {"pair": pair, "side": side, "entity": entity}
         with self.engine.connect() as conn:
-            return conn.execute(stmt).scalar_one_or_none()
+            return conn.execute(self.queries.cursor_value, values).scalar_one_or_none()
 
     # -- bindings ---------------------------------------------------------------------
 
@@ -243,14 +243,12 @@ class Store:
     ) -> dict[str, BindingRow]:
         """Bindings whose ``side`` id is one of ``ids``, keyed by that id."""
         wanted = list(dict.fromkeys(ids))
-        column = BINDING.c[f"{side}_id"]
+        stmt = self.queries.bindings_by[side]
         found: dict[str, BindingRow] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(wanted):
-                stmt = select(*_BINDING_COLUMNS).where(
-                    BINDING.c.pair == pair, BINDING.c.entity == entity, column.in_(chunk)
-                )
-                for row in conn.execute(stmt):
+                values = {"pair": pair, "entity": entity, "ids": chunk}
+                for row in conn.execute(stmt, values):
                     binding = BindingRow(*row)
                     found[binding.id_on(side)] = binding
         return found
@@ -274,9 +272,9 @@ class Store:
 
     def has_bindings(self, pair: str, entity: str) -> bool:
         """True when the pair has bound any record of ``entity``."""
-        stmt = select(BINDING.c.id).where(BINDING.c.pair == pair, BINDING.c.entity == entity)
+        values = {"pair": pair, "entity": entity}
         with self.engine.connect() as conn:
-            return conn.execute(stmt.limit(1)).first() is not None
+            return conn.execute(self.queries.has_bindings, values).first() is not None
 
     def count_bindings(self, pair: str) -> dict[str, int]:
         """Bindings per entity type."""
@@ -378,18 +376,14 @@ class Store:
             rows = [{**r, "pair": pair, "updated_at": stamp} for r in batch.retries]
             conn.execute(RETRY.insert(), rows)
 
-    @staticmethod
     def _save_cursor(
-        conn: Any, pair: str, side: str, entity: str, value: str, stamp: datetime
+        self, conn: Any, pair: str, side: str, entity: str, value: str, stamp: datetime
     ) -> None:
-        where = (CURSOR.c.pair == pair, CURSOR.c.side == side, CURSOR.c.entity == entity)
-        done = conn.execute(update(CURSOR).where(*where).values(value=value, updated_at=stamp))
+        values = {"pair": pair, "side": side, "entity": entity, "value": value}
+        values["updated_at"] = stamp
+        done = conn.execute(self.queries.cursor_update, values)
         if done.rowcount == 0:
-            conn.execute(
-                CURSOR.insert().values(
-                    pair=pair, side=side, entity=entity, value=value, updated_at=stamp
-                )
-            )
+            conn.execute(self.queries.cursor_insert, values)
 
     # -- intents and retries ----------------------------------------------------------
 
@@ -405,9 +399,9 @@ class Store:
 
     def open_intents(self, pair: str, entity: str) -> list[dict[str, Any]]:
         """Creates of an earlier run whose outcome was never recorded."""
-        stmt = select(INTENT).where(INTENT.c.pair == pair, INTENT.c.entity == entity)
+        values = {"pair": pair, "entity": entity}
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt)]
+            return [dict(row._mapping) for row in conn.execute(self.queries.open_intents, values)]
 
     def drop_intents(self, keys: Sequence[str]) -> None:
         """Forget intents that turned out never to have been carried out."""
@@ -417,25 +411,15 @@ class Store:
 
     def retries(self, pair: str, entity: str, side: str) -> list[str]:
         """Ids of records whose last attempt failed with a retryable error."""
-        stmt = select(RETRY.c.record_id).where(
-            RETRY.c.pair == pair,
-            RETRY.c.entity == entity,
-            RETRY.c.side == side,
-            RETRY.c.permanent.is_(False),
-        )
+        values = {"pair": pair, "entity": entity, "side": side, "permanent": False}
         with self.engine.connect() as conn:
-            return list(conn.execute(stmt).scalars())
+            return list(conn.execute(self.queries.retry_ids, values).scalars())
 
     def permanent_failures_exist(self, pair: str, entity: str, side: str) -> bool:
         """True when some record of this pair, entity and side failed permanently."""
-        stmt = select(RETRY.c.record_id).where(
-            RETRY.c.pair == pair,
-            RETRY.c.entity == entity,
-            RETRY.c.side == side,
-            RETRY.c.permanent.is_(True),
-        )
+        values = {"pair": pair, "entity": entity, "side": side, "permanent": True}
         with self.engine.connect() as conn:
-            return conn.execute(stmt.limit(1)).first() is not None
+            return conn.execute(self.queries.retry_exists, values).first() is not None
 
     def permanent_failures(
         self, pair: str, entity: str, side: str, ids: Sequence[str]
@@ -475,19 +459,15 @@ class Store:
         self, run_id: int, status: str, counts: dict[str, int], error: str | None = None
     ) -> None:
         """Close a run record with its outcome and counts."""
-        values = {k: counts.get(k, 0) for k in COUNTS}
+        values: dict[str, Any] = {k: counts.get(k, 0) for k in COUNTS}
+        values.update(id=run_id, status=status, ended_at=now(), error=error)
         with self.engine.begin() as conn:
-            conn.execute(
-                update(RUN)
-                .where(RUN.c.id == run_id)
-                .values(status=status, ended_at=now(), error=error, **values)
-            )
+            conn.execute(self.queries.finish_run, values)
 
     def running(self, pair: str) -> list[dict[str, Any]]:
-        """Runs of a pair still marked running."""
-        stmt = select(RUN).where(RUN.c.pair == pair, RUN.c.status == "running")
+        """Runs of a pair still marked running: their id, host and pid."""
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            return [dict(r._mapping) for r in conn.execute(self.queries.running, {"pair": pair})]
 
     def mark_interrupted(self, run_ids: Sequence[int]) -> None:
         """Close runs whose process died before it could close them."""
