@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from syncd.errors import UserError
 from syncd.state import BindingRow, Store
-from syncd.state.store import BatchCommit
+from syncd.state.queries import Queries
+from syncd.state.store import BINDING_VALUES, COUNTS, BatchCommit
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -127,6 +128,36 @@ def test_run_items_come_back_as_recorded_and_plain_ones_share_a_row(any_store: S
             text("SELECT count(*) FROM run_item WHERE run_id = :r"), {"r": run_id}
         )
         assert stored.scalar_one() == 9
+
+
+def test_a_run_is_recorded_whole_from_start_to_finish(any_store: Store) -> None:
+    """The per-run statements (plain SQL, see syncd/state/queries.py) round-trip every
+    value they write: the stamp, the flag, the counts, the error."""
+    run_id = any_store.start_run("p", "cli", "export", True)
+    assert [r["id"] for r in any_store.running("p")] == [run_id]
+    any_store.finish_run(run_id, "partial", {"created": 3, "failed": 1}, "boom")
+    assert any_store.running("p") == []
+    (run,) = any_store.runs("p")
+    assert (run["status"], run["full"], run["created"], run["failed"], run["error"]) == (
+        "partial",
+        True,
+        3,
+        1,
+        "boom",
+    )
+    assert run["ended_at"] >= run["started_at"]
+
+
+def test_a_run_starts_where_inserts_return_nothing(state_url: str) -> None:
+    """Before SQLite 3.35 an INSERT cannot return the new id: the row id is read."""
+    store = Store(state_url)
+    dialect = store.engine.dialect
+    first = store.start_run("p", "cli", "export", False)
+    dialect.insert_returning = False
+    store.queries = Queries(dialect, ("id", *BINDING_VALUES), COUNTS)
+    assert not store.queries.returning
+    assert store.start_run("p", "cli", "export", False) == first + 1
+    store.close()
 
 
 def test_link_refuses_an_id_that_is_already_bound(any_store: Store) -> None:

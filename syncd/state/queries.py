@@ -98,6 +98,18 @@ class Queries:
             RUN,
             ("id", "host", "pid"),
         )
+        started = ("pair", "trigger", "mode", "full", "status", "started_at", "pid", "host")
+        started += tuple(counts)  # all 0 (the model's defaults, which only Core fills in)
+        #: True when ``start_run`` returns the new run's id as a row (else: lastrowid)
+        self.returning = bool(dialect.insert_returning)
+        self.start_run = _typed(
+            f"INSERT INTO {run} ({names(started)})"
+            f" VALUES ({', '.join(f':{name}' for name in started)})"
+            + (f" RETURNING {quote('id')}" if self.returning else ""),
+            RUN,
+            "full",
+            "started_at",
+        )
         finished = ("status", "ended_at", "error", *counts)
         self.finish_run = _typed(
             f"UPDATE {run} SET {', '.join(f'{quote(n)} = :{n}' for n in finished)}"

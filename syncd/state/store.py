@@ -451,9 +451,12 @@ class Store:
             "started_at": now(),
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            **dict.fromkeys(COUNTS, 0),
         }
+        queries = self.queries
         with self.engine.begin() as conn:
-            return int(conn.execute(RUN.insert().values(**values)).inserted_primary_key[0])
+            result = conn.execute(queries.start_run, values)
+            return int(result.scalar_one() if queries.returning else result.lastrowid)
 
     def finish_run(
         self, run_id: int, status: str, counts: dict[str, int], error: str | None = None
