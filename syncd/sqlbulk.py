@@ -134,8 +134,48 @@ def update_rows(
         conn.execute(table.update().where(where).values(bound), values)
         return
     get = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    _update_params(
+        conn, statement, [get(row) for row in rows], [row[key] for row in rows], constants
+    )
+
+
+def update_tuples(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    key: str,
+    rows: Sequence[tuple[Any, ...]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`update_rows` for rows given as tuples: the new values of ``columns``,
+    then the ``key`` column's value."""
+    if not rows:
+        return
+    constants = constants or {}
+    statement = _statement(conn.dialect, table, (*columns, key), tuple(constants), key)
+    if statement is None:
+        names = (*columns, key)
+        update_rows(
+            conn, table, [dict(zip(names, row, strict=True)) for row in rows], key, constants
+        )
+        return
+    width = len(columns)
+    _update_params(
+        conn, statement, [row[:width] for row in rows], [row[width] for row in rows], constants
+    )
+
+
+def _update_params(
+    conn: Connection,
+    statement: _Statement,
+    values: list[tuple[Any, ...]],
+    keys: list[Any],
+    constants: Mapping[str, Any],
+) -> None:
+    """Run an update statement of :func:`_statement` for rows given as their new
+    values and their keys."""
     const = _constants(statement, constants)
-    params = [get(row) + const + (row[key],) for row in rows]
+    params = [row + const + (key,) for row, key in zip(values, keys, strict=True)]
     if statement.converters:
         params = [_converted(row, statement.converters) for row in params]
     conn.exec_driver_sql(statement.sql, params)

@@ -603,3 +603,24 @@ def test_a_file_edited_between_update_and_flush_is_rewritten_row_by_row(tmp_path
     conn.flush()
     expected = CONTACTS + "0,new@x.org\r\n1,a@x.org\r\n2,b@x.org,,,Bo,,\r\n"
     assert path.read_bytes() == expected.encode()
+
+
+def test_a_row_updated_twice_before_a_flush_gets_both_updates(tmp_path: Path) -> None:
+    """The flush writes the cells the updates worked out; a second update of a row
+    builds on the first, also when the file changed in between."""
+    path = write(tmp_path, CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n")
+    conn = connector(tmp_path)
+    assert conn.update("contact", [Update("2", {"first_name": "Bo"})])[0].ok
+    assert conn.update("contact", [Update("2", {"loyalty": "gold"})])[0].ok
+    conn.flush()
+    assert (records(conn)["2"]["first_name"], records(conn)["2"]["loyalty"]) == ("Bo", "gold")
+    path.write_bytes((CONTACTS + "1,a@x.org\r\n2,b@x.org\r\n").encode())
+    assert conn.update("contact", [Update("2", {"first_name": "Bo"})])[0].ok
+    assert conn.update("contact", [Update("1", {"first_name": "Al"})])[0].ok
+    path.write_bytes((CONTACTS + "1,a@x.org\r\n2,b@y.org\r\n").encode())  # edited meanwhile
+    assert conn.update("contact", [Update("2", {"loyalty": "gold"})])[0].ok
+    conn.flush()
+    rows = records(conn)
+    assert rows["2"]["email"] == "b@y.org"
+    assert (rows["2"]["first_name"], rows["2"]["loyalty"]) == ("Bo", "gold")
+    assert rows["1"]["first_name"] == "Al"

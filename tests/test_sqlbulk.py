@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from syncd.sqlbulk import execute_many, insert_rows, update_rows
+from syncd.sqlbulk import execute_many, insert_rows, update_rows, update_tuples
 
 URLS = {"postgresql": "SYNCD_TEST_POSTGRES_URL", "mysql": "SYNCD_TEST_MYSQL_URL"}
 WHEN = datetime(2026, 11, 23, 6, 30, 15, 123456)
@@ -75,7 +75,8 @@ def test_insert_rows_with_constants(table: tuple[sa.Engine, sa.Table]) -> None:
     assert {at(r[4]) for r in got} == {at(WHEN)}
 
 
-def test_update_rows_by_key(table: tuple[sa.Engine, sa.Table]) -> None:
+@pytest.mark.parametrize("as_tuples", [False, True])
+def test_update_rows_by_key(table: tuple[sa.Engine, sa.Table], as_tuples: bool) -> None:
     engine, things = table
     with engine.begin() as conn:
         insert_rows(
@@ -86,14 +87,19 @@ def test_update_rows_by_key(table: tuple[sa.Engine, sa.Table]) -> None:
         )
     later = datetime(2027, 1, 2, 3, 4, 5)
     with engine.begin() as conn:
-        update_rows(
-            conn,
-            things,
-            [{"name": "two", "flag": True, "id": 2}, {"id": 3, "flag": False, "name": "three"}],
-            "id",
-            {"at": later},
-        )
-        update_rows(conn, things, [], "id")
+        if as_tuples:
+            rows = [("two", True, 2), ("three", False, 3)]
+            update_tuples(conn, things, ("name", "flag"), "id", rows, {"at": later})
+            update_tuples(conn, things, ("name",), "id", [])
+        else:
+            update_rows(
+                conn,
+                things,
+                [{"name": "two", "flag": True, "id": 2}, {"id": 3, "flag": False, "name": "three"}],
+                "id",
+                {"at": later},
+            )
+            update_rows(conn, things, [], "id")
     got = {r[0]: r for r in rows_of(engine, things)}
     assert got[1][1:4] == ("n1", "o", False) and at(got[1][4]) == at(WHEN)
     assert got[2][1:4] == ("two", "o", True) and at(got[2][4]) == later

@@ -184,7 +184,8 @@ class CsvConnector(Connector):
         known = pending.creates.keys() | pending.deletes if pending else set()
         layout, rows = self._scan(entity, [item.id for item in items if item.id not in known])
         pending = self._pending_for(entity, layout)
-        results = [self._update_one(entity, pending, layout, rows, item) for item in items]
+        updated = self._found[entity].updated if entity in self._found else {}
+        results = [self._update_one(entity, pending, layout, rows, updated, item) for item in items]
         self._bound(entity)
         return results
 
@@ -320,9 +321,11 @@ class CsvConnector(Connector):
         pending: PendingWrites,
         layout: Layout,
         rows: dict[str, list[str]],
+        updated: dict[str, list[str]],
         item: Update,
     ) -> WriteResult:
-        """Check one update against the file and the pending writes, then buffer it."""
+        """Check one update against the file and the pending writes, then buffer it
+        (and note the row's new cells in ``updated`` for the flush)."""
         rid = item.id
         cells = pending.creates.get(rid)
         if cells is None:
@@ -338,6 +341,7 @@ class CsvConnector(Connector):
             cells[col] = cell
         if rid not in pending.creates:
             pending.update(rid, changes, layout)
+            updated[rid] = cells
         return WriteResult(id=rid, version=row_version(cells))
 
     def _flush_entity(self, entity: str) -> None:

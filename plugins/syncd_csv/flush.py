@@ -78,7 +78,9 @@ def _splice(
         if span is None:  # a deletion of a row that is already gone
             continue
         row = found.rows[rid]
-        new = pending.rewrite(row, layout)
+        new = found.updated.get(rid) if rid in pending.updates else None
+        if new is None:
+            new = pending.rewrite(row, layout)
         if new is not None and new == layout.padded(row):
             continue
         changed = True

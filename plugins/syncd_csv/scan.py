@@ -26,6 +26,9 @@ class Found:
     spans: dict[str, tuple[int, int] | None] = field(default_factory=dict)
     #: ids looked for and not found
     missing: set[str] = field(default_factory=set)
+    #: id -> the cells its row gets from the updates buffered so far, worked out from
+    #: ``rows`` (so only for this version of the file)
+    updated: dict[str, list[str]] = field(default_factory=dict)
 
     def covers(self, ids: set[str]) -> bool:
         """True when every id in ``ids`` was looked for (found or not) in this version."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from syncd.jsontext import encoder
@@ -28,6 +29,7 @@ PlainItem = tuple[str, str, str, str, str, "str | None"]
 
 #: What the items packed into one row share.
 _SHARED = ("entity", "action", "outcome", "source_side", "detail")
+_shared = itemgetter(*_SHARED)
 #: A string as a JSON string literal (the C encoder's own function).
 _string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
@@ -61,7 +63,7 @@ def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, An
             rows.append(item)
             continue
         else:
-            key = tuple(item[name] for name in _SHARED)
+            key = _shared(item)
             ids = (item["source_id"], item["target_id"])
         if key != kind:
             if kind is not None:

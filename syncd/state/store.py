@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.errors import UserError
 from syncd.jsontext import decode
-from syncd.sqlbulk import insert_rows, insert_tuples, update_rows
+from syncd.sqlbulk import insert_rows, insert_tuples, update_tuples
 from syncd.state.items import PlainItem, pack_items, unpack_items
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
@@ -114,10 +114,6 @@ class BindingRow:
     def values(self) -> dict[str, Any]:
         """Column values for an insert or update."""
         return dict(zip(BINDING_VALUES, _binding_values(self), strict=True))
-
-    def snapshot_values(self) -> dict[str, Any]:
-        """The values an update changes when the ids stay: both sides' snapshots."""
-        return dict(zip(BINDING_SNAPSHOT, _binding_snapshot(self), strict=True))
 
 
 #: The columns of a binding row that :class:`BindingRow` holds, but its id.
@@ -340,13 +336,15 @@ class Store:
         with self.engine.begin() as conn:
             for chunk in _chunks(batch.dropped_bindings):
                 conn.execute(delete(BINDING).where(BINDING.c.id.in_(chunk)))
-            moved = [b for b in batch.changed_bindings if b.moved]
-            kept = [b for b in batch.changed_bindings if not b.moved]
-            for rows in (
-                [{**b.values(), "id": b.id} for b in moved],
-                [{**b.snapshot_values(), "id": b.id} for b in kept],
+            stamped = {"updated_at": stamp}
+            changed = batch.changed_bindings
+            # a binding whose ids stayed (nearly all) is updated in its snapshots only
+            for columns, values, bindings in (
+                (BINDING_VALUES, _binding_values, [b for b in changed if b.moved]),
+                (BINDING_SNAPSHOT, _binding_snapshot, [b for b in changed if not b.moved]),
             ):
-                update_rows(conn, BINDING, rows, "id", {"updated_at": stamp})
+                rows = [(*values(b), b.id) for b in bindings]
+                update_tuples(conn, BINDING, columns, "id", rows, stamped)
             if batch.new_bindings:
                 rows = [_binding_values(b) for b in batch.new_bindings]
                 constants = {"pair": pair, "updated_at": stamp}
