@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import syncd_csv.scan as scan_module
-from syncd_csv.files import encode_rows, open_source
+from syncd_csv.files import encode_each, encode_rows, open_source
 from syncd_csv.scan import Found, scan, scan_lines, scan_plain
 
 IDS = st.sampled_from(["a1", "b2", "c3", "d4", "", "é5", "6"])
@@ -142,3 +142,5 @@ def test_rows_are_encoded_as_the_csv_module_writes_them(
     out = io.StringIO(newline="")
     csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
     assert encode_rows(rows, delimiter, terminator) == out.getvalue()
+    each = encode_each(rows, delimiter, terminator)
+    assert each == [encode_rows([row], delimiter, terminator) for row in rows]

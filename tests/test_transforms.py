@@ -11,6 +11,7 @@ import pytest
 from conftest import make_config, systems
 from syncd.config import ConfigError
 from syncd.engine import PairRunner
+from syncd.engine.rules import EntityRules
 from syncd.plugins import default_registry
 from syncd.state import Store
 from syncd_transforms import to_e164, to_title
@@ -90,3 +91,18 @@ def test_bad_transforms_are_named_in_the_configuration(
     with pytest.raises(ConfigError) as info:
         make_config(tmp_path, {"transforms": transforms})
     assert "pairs.p.transforms.contact" in str(info.value) and message in str(info.value)
+
+
+def test_a_value_a_transform_empties_is_no_value() -> None:
+    """Empty never overwrites: a transform that leaves nothing of a value (a
+    third-party one, say) takes the field out, as an empty value read would."""
+    rules = EntityRules(
+        "contact",
+        frozenset({"email", "title", "phone"}),
+        (),
+        (),
+        ("email",),
+        (("title", lambda value: value.replace("n/a", "")), ("phone", str.strip)),
+    )
+    selected = rules.select({"email": "a@x.org", "title": "n/a", "phone": " 1 "})
+    assert selected == {"email": "a@x.org", "phone": "1"}

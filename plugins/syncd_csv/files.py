@@ -318,6 +318,27 @@ def encode_rows(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) 
     the csv module."""
     if not rows:
         return ""
+    lines = _plain_lines(rows, delimiter)
+    if lines is not None:
+        return terminator.join(lines) + terminator
+    out = io.StringIO(newline="")
+    csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
+    return out.getvalue()
+
+
+def encode_each(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) -> list[str]:
+    """:func:`encode_rows` of each row, checked in one go (a rewrite splices the
+    rows it changed in one at a time)."""
+    lines = _plain_lines(rows, delimiter) if rows else []
+    if lines is None:
+        return [encode_rows([row], delimiter, terminator) for row in rows]
+    return [line + terminator for line in lines]
+
+
+def _plain_lines(rows: Sequence[Sequence[str]], delimiter: str) -> list[str] | None:
+    """The rows' cells joined by ``delimiter``, when no row needs quoting: no cell
+    holds the delimiter, a quote or a line break, and no row is a single cell (the
+    csv module quotes an empty one); else None."""
     lines = list(map(delimiter.join, rows))
     text = "\n".join(lines)
     if (
@@ -327,10 +348,8 @@ def encode_rows(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) 
         and text.count(delimiter) == sum(map(len, rows)) - len(rows)
         and min(map(len, rows)) > 1
     ):
-        return terminator.join(lines) + terminator
-    out = io.StringIO(newline="")
-    csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
-    return out.getvalue()
+        return lines
+    return None
 
 
 @contextmanager

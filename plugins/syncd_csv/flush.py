@@ -12,6 +12,7 @@ from syncd_csv.files import (
     atomic_write,
     cells_of,
     csv_writer,
+    encode_each,
     encode_rows,
     record_id,
 )
@@ -95,11 +96,13 @@ def _splice(
             return written
         out = _Output(atomic.out)
         terminator = fmt.lineterminator
+        rewritten = [new for *_, new in edits if new is not None]
+        lines = iter(encode_each(rewritten, delimiter, terminator))
         position = 0
         for offset, length, new in edits:
             out.copy(old, position, offset - position)
             if new is not None:
-                out.write(encode_rows([new], delimiter, terminator).encode())
+                out.write(next(lines).encode())
             position = offset + length
         out.copy(old, position, source.stat.st_size - position)
         if created:

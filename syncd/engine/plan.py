@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from syncd.connector import Connector, Record
@@ -128,6 +129,7 @@ class Planner:
         passes = rules.passes if rules.filters else None
         missing_of = rules.missing if rules.required else None
         select = rules.select
+        hash_of, deleted_of = attrgetter(f"{side}_hash"), attrgetter(f"{side}_deleted")
         for record in records:
             if passes is not None and not passes(record.fields):
                 continue
@@ -138,8 +140,8 @@ class Planner:
             if (
                 not force
                 and binding is not None
-                and binding.get("hash", side) == digest
-                and not binding.get("deleted", side)
+                and hash_of(binding) == digest
+                and not deleted_of(binding)
             ):
                 continue
             if failures.get(record.id, "") == digest:
@@ -220,13 +222,16 @@ class Planner:
             return self._op("skip", record, fields, digest, binding, reason)
         if flow.two_way and actual is not None:
             return self._plan_merge(record, fields, digest, binding, actual[target_id], across)
+        # ``fields`` hold no empty value (see EntityRules.select): only a field the
+        # source cleared comes out empty, as None, and only when clears propagate
         if actual is not None:
             before = actual[target_id].fields
             send = {k: v for k, v in fields.items() if before.get(k) != v}
-        else:
+        elif flow.clears:
             send = changed_fields(fields, binding.data_on(flow.source_side))
-        if not flow.clears:
-            send = without_empty(send)
+        else:
+            before = binding.data_on(flow.source_side)
+            send = {k: v for k, v in fields.items() if before.get(k) != v}
         if not flow.update_existing:
             send = {}
         op = self._op("update" if send else "snapshot", record, fields, digest, binding)

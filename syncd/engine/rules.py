@@ -36,7 +36,11 @@ class EntityRules:
         }
         for name, transform in self.transforms:
             if name in selected:
-                selected[name] = transform(selected[name])
+                value = transform(selected[name])
+                if is_empty(value):  # a value a transform emptied is no value either
+                    del selected[name]
+                else:
+                    selected[name] = value
         return selected
 
     def passes(self, values: Mapping[str, Any]) -> bool:
