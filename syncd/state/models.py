@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Index, Table, Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 
@@ -152,3 +152,14 @@ class Heartbeat(SQLModel, table=True):
     version: str = Field(max_length=40)
     started_at: datetime
     seen_at: datetime
+
+
+# The tables, for SQLAlchemy Core statements (the store's bulk and per-run queries).
+BINDING: Table = Binding.__table__  # type: ignore[attr-defined]
+CURSOR: Table = CursorRow.__table__  # type: ignore[attr-defined]
+RUN: Table = Run.__table__  # type: ignore[attr-defined]
+RUN_ITEM: Table = RunItem.__table__  # type: ignore[attr-defined]
+INTENT: Table = Intent.__table__  # type: ignore[attr-defined]
+RETRY: Table = Retry.__table__  # type: ignore[attr-defined]
+PAIR_STATE: Table = PairState.__table__  # type: ignore[attr-defined]
+HEARTBEAT: Table = Heartbeat.__table__  # type: ignore[attr-defined]

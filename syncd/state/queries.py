@@ -19,13 +19,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import TextualSelect
 
-from syncd.state.models import Binding, CursorRow, Intent, Retry, Run
-
-BINDING: Table = Binding.__table__  # type: ignore[attr-defined]
-CURSOR: Table = CursorRow.__table__  # type: ignore[attr-defined]
-RUN: Table = Run.__table__  # type: ignore[attr-defined]
-INTENT: Table = Intent.__table__  # type: ignore[attr-defined]
-RETRY: Table = Retry.__table__  # type: ignore[attr-defined]
+from syncd.state.models import BINDING, CURSOR, INTENT, RETRY, RUN
 
 
 class Queries:

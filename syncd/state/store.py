@@ -17,7 +17,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -27,27 +27,17 @@ from syncd.sqlbulk import insert_rows, insert_tuples, update_tuples
 from syncd.state.items import PlainItem, pack_items, unpack_items
 from syncd.state.migrate import upgrade
 from syncd.state.models import (
-    Binding,
-    CursorRow,
-    Heartbeat,
-    Intent,
-    PairState,
-    Retry,
-    Run,
-    RunItem,
+    BINDING,
+    HEARTBEAT,
+    INTENT,
+    PAIR_STATE,
+    RETRY,
+    RUN,
+    RUN_ITEM,
 )
 from syncd.state.queries import Queries
 
 CHUNK = 500
-
-BINDING: Table = Binding.__table__  # type: ignore[attr-defined]
-CURSOR: Table = CursorRow.__table__  # type: ignore[attr-defined]
-RUN: Table = Run.__table__  # type: ignore[attr-defined]
-RUN_ITEM: Table = RunItem.__table__  # type: ignore[attr-defined]
-INTENT: Table = Intent.__table__  # type: ignore[attr-defined]
-RETRY: Table = Retry.__table__  # type: ignore[attr-defined]
-PAIR_STATE: Table = PairState.__table__  # type: ignore[attr-defined]
-HEARTBEAT: Table = Heartbeat.__table__  # type: ignore[attr-defined]
 
 COUNTS = ("created", "updated", "deleted", "bound", "skipped", "failed", "conflicts")
 
