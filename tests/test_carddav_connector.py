@@ -26,9 +26,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(
-    tmp: Path, auth: list[str], scheme: str = "http"
-) -> tuple[subprocess.Popen[bytes], str]:
+def _start(tmp: Path, auth: list[str], scheme: str = "http") -> tuple[subprocess.Popen[bytes], str]:
     """A Radicale on a free port with ``auth`` (and any other) options; its base URL."""
     port = _free_port()
     argv = [
