@@ -120,23 +120,9 @@ def update_rows(
     names; the ``constants`` columns are set on every row."""
     if not rows:
         return
-    constants = constants or {}
     columns = tuple(name for name in rows[0] if name != key)
-    statement = _statement(conn.dialect, table, (*columns, key), tuple(constants), key)
-    if statement is None:
-        bound = {name: bindparam(f"p_{name}") for name in (*columns, *constants)}
-        where = table.c[key] == bindparam("p_key")
-        values = [
-            {**{f"p_{n}": v for n, v in row.items() if n != key}, "p_key": row[key]}
-            | {f"p_{n}": v for n, v in constants.items()}
-            for row in rows
-        ]
-        conn.execute(table.update().where(where).values(bound), values)
-        return
-    get = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    _update_params(
-        conn, statement, [get(row) for row in rows], [row[key] for row in rows], constants
-    )
+    get = itemgetter(*columns, key)
+    update_tuples(conn, table, columns, key, [get(row) for row in rows], constants)
 
 
 def update_tuples(
@@ -153,29 +139,18 @@ def update_tuples(
         return
     constants = constants or {}
     statement = _statement(conn.dialect, table, (*columns, key), tuple(constants), key)
-    if statement is None:
-        names = (*columns, key)
-        update_rows(
-            conn, table, [dict(zip(names, row, strict=True)) for row in rows], key, constants
-        )
+    if statement is None:  # a driver that only takes named parameters
+        bound = {name: bindparam(f"p_{name}") for name in (*columns, *constants)}
+        where = table.c[key] == bindparam("p_key")
+        named = [f"p_{name}" for name in (*columns, "key")]
+        fixed = {f"p_{name}": value for name, value in constants.items()}
+        values = [{**dict(zip(named, row, strict=True)), **fixed} for row in rows]
+        conn.execute(table.update().where(where).values(bound), values)
         return
-    width = len(columns)
-    _update_params(
-        conn, statement, [row[:width] for row in rows], [row[width] for row in rows], constants
-    )
-
-
-def _update_params(
-    conn: Connection,
-    statement: _Statement,
-    values: list[tuple[Any, ...]],
-    keys: list[Any],
-    constants: Mapping[str, Any],
-) -> None:
-    """Run an update statement of :func:`_statement` for rows given as their new
-    values and their keys."""
+    # the statement takes the new values, then the constants, then the key
     const = _constants(statement, constants)
-    params = [row + const + (key,) for row, key in zip(values, keys, strict=True)]
+    width = len(columns)
+    params = [row[:width] + const + row[width:] for row in rows] if const else list(rows)
     if statement.converters:
         params = [_converted(row, statement.converters) for row in params]
     conn.exec_driver_sql(statement.sql, params)

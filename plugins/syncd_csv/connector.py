@@ -184,7 +184,7 @@ class CsvConnector(Connector):
         known = pending.creates.keys() | pending.deletes if pending else set()
         layout, rows = self._scan(entity, [item.id for item in items if item.id not in known])
         pending = self._pending_for(entity, layout)
-        updated = self._found[entity].updated if entity in self._found else {}
+        updated = self._found[entity].updated  # the version _scan just read
         results = [self._update_one(entity, pending, layout, rows, updated, item) for item in items]
         self._bound(entity)
         return results

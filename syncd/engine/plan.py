@@ -225,13 +225,9 @@ class Planner:
         # ``fields`` hold no empty value (see EntityRules.select): only a field the
         # source cleared comes out empty, as None, and only when clears propagate
         if actual is not None:
-            before = actual[target_id].fields
-            send = {k: v for k, v in fields.items() if before.get(k) != v}
-        elif flow.clears:
-            send = changed_fields(fields, binding.data_on(flow.source_side))
+            send = changed_fields(fields, actual[target_id].fields, clears=False)
         else:
-            before = binding.data_on(flow.source_side)
-            send = {k: v for k, v in fields.items() if before.get(k) != v}
+            send = changed_fields(fields, binding.data_on(flow.source_side), clears=flow.clears)
         if not flow.update_existing:
             send = {}
         op = self._op("update" if send else "snapshot", record, fields, digest, binding)

@@ -74,11 +74,15 @@ def fingerprint(serialised: str) -> str:
     return hashlib.blake2b(serialised.encode(), digest_size=12).hexdigest()
 
 
-def changed_fields(current: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+def changed_fields(
+    current: Mapping[str, Any], before: Mapping[str, Any], *, clears: bool = True
+) -> dict[str, Any]:
     """Fields whose value differs from the snapshot. A field absent on either side
     counts as empty: a newly mapped field is sent once it has a value, and a field
-    that disappeared comes out as ``None`` (a clear)."""
+    that disappeared comes out as ``None`` (a clear) unless ``clears`` is false."""
     changed = {name: value for name, value in current.items() if before.get(name) != value}
+    if not clears:
+        return changed
     for name in before.keys() - current.keys():
         if before[name] is not None:
             changed[name] = None
@@ -102,7 +106,7 @@ def snapshot_patched(snapshot: Mapping[str, Any], changes: Mapping[str, Any]) ->
     only the ``changes`` are checked (this runs for every record a run updates)."""
     merged = dict(snapshot)
     for name, value in changes.items():
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if is_empty(value):
             merged.pop(name, None)
         else:
             merged[name] = value

@@ -367,8 +367,7 @@ class Store:
     def _save_cursor(
         self, conn: Any, pair: str, side: str, entity: str, value: str, stamp: datetime
     ) -> None:
-        values = {"pair": pair, "side": side, "entity": entity, "value": value}
-        values["updated_at"] = stamp
+        values = {"pair": pair, "side": side, "entity": entity, "value": value, "updated_at": stamp}
         done = conn.execute(self.queries.cursor_update, values)
         if done.rowcount == 0:
             conn.execute(self.queries.cursor_insert, values)
