@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from machine import byte_compile_project
+from machine import byte_compile_project, describe_memory
 from machine import describe as describe_machine
 
 SYNCD = str(Path(sys.executable).parent / "syncd")
@@ -262,6 +262,7 @@ def main() -> None:
     sizes = args.n or [100_000]
     byte_compile_project()
     print(describe_machine())
+    print(describe_memory())
     peaks: dict[str, list[float]] = {}
     t = TARGETS
     for n in sizes:
@@ -310,6 +311,7 @@ def main() -> None:
                 growth < t["rss_growth"],
                 f"< {t['rss_growth']}x",
             )
+    print(describe_memory(), "(after)")
 
 
 if __name__ == "__main__":

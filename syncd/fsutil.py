@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import os
 
+#: Bytes handed to the kernel in one ``write``: 64 KiB. Measured on our machines
+#: (2026-12-05, rewriting a 13 MB CSV file): 8 KiB writes took 8.5 ms, from the
+#: number of calls; 64 KiB writes 4.5 ms every time; 256 KiB and 1 MiB writes 3-5 ms
+#: one time and 24-28 ms the next (the kernel gives a large write larger blocks of
+#: page cache, and memory that our virtual machines' host has not backed yet is
+#: slow to hand out).
+WRITE_CHUNK = 1 << 16
+
+
+def write_bytes(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the file descriptor ``fd``, :data:`WRITE_CHUNK` bytes
+    at a time."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view[:WRITE_CHUNK]) :]
+
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:
     """Make a rename or a new file in ``directory`` durable (where the file system

@@ -624,3 +624,28 @@ def test_a_row_updated_twice_before_a_flush_gets_both_updates(tmp_path: Path) ->
     assert rows["2"]["email"] == "b@y.org"
     assert (rows["2"]["first_name"], rows["2"]["loyalty"]) == ("Bo", "gold")
     assert rows["1"]["first_name"] == "Al"
+
+
+def test_a_splice_larger_than_a_write_chunk(tmp_path: Path) -> None:
+    """Updates spread over a file of three write chunks, and creates that together
+    exceed one, land byte for byte where they belong."""
+    from syncd.fsutil import WRITE_CHUNK
+
+    rows = [f"{n},person{n}@example.org,c{n % 7}" for n in range(6000)]
+    text = CONTACTS + "".join(row + "\r\n" for row in rows)
+    assert len(text) > 2 * WRITE_CHUNK
+    path = write(tmp_path, text)
+    conn = connector(tmp_path)
+    changed = ["1", "2999", "5999"]
+    got = conn.get("contact", changed)
+    updates = [Update(rid, {"email": f"new{rid}@x.org"}, got[rid].version) for rid in changed]
+    assert all(result.ok for result in conn.update("contact", updates))
+    creates = [Create(f"k{n}", {"email": f"k{n}@example.org"}) for n in range(5000)]
+    assert all(result.ok for result in conn.create("contact", creates))
+    conn.flush()
+    for rid in changed:
+        rows[int(rid)] = f"{rid},new{rid}@x.org,c{int(rid) % 7},,,,"
+    expected = CONTACTS + "".join(row + "\r\n" for row in rows)
+    expected += "".join(f"k{n},k{n}@example.org,,,,,\r\n" for n in range(5000))
+    assert len(expected) - len(text) > WRITE_CHUNK
+    assert path.read_bytes().decode() == expected

@@ -24,7 +24,7 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from syncd.fsutil import fsync_directory
+from syncd.fsutil import fsync_directory, write_bytes
 
 _MAGIC = b"syncd-csv-append 1"
 
@@ -41,7 +41,7 @@ def append_bytes(path: Path, size: int, data: bytes) -> None:
     fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         os.write(fd, header)
-        _write_all(fd, data)
+        write_bytes(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -92,13 +92,7 @@ def _apply(path: Path, size: int, data: bytes) -> None:
     try:
         os.ftruncate(fd, size)
         os.lseek(fd, size, os.SEEK_SET)
-        _write_all(fd, data)
+        write_bytes(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

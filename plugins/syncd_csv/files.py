@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syncd.connector import ConfigurationError
-from syncd.fsutil import fsync_directory
+from syncd.fsutil import WRITE_CHUNK, fsync_directory
 from syncd_csv.append import recover
 
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
@@ -246,7 +246,8 @@ class AtomicFile:
         self.temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
         # 0o666 lets the umask decide, as for any new file; mkstemp would force 0o600.
         fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        self.out: BinaryIO = open(fd, "wb")  # noqa: SIM115 - closed by commit/discard
+        # closed by commit or discard; its buffer holds one WRITE_CHUNK
+        self.out: BinaryIO = open(fd, "wb", buffering=WRITE_CHUNK)  # noqa: SIM115
         #: Set when the new content turned out equal to the old: nothing is replaced.
         self.unchanged = False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
+from syncd.fsutil import WRITE_CHUNK
 from syncd_csv.append import append_bytes
 from syncd_csv.files import (
     CsvSource,
@@ -113,15 +114,21 @@ def _splice(
 
 
 class _Output:
-    """The new file's bytes, remembering the last one written."""
+    """The new file's bytes, remembering the last one written, handed on in pieces
+    of at most :data:`~syncd.fsutil.WRITE_CHUNK` bytes."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
         self.last = b""
 
     def write(self, data: bytes) -> None:
-        if data:
+        if len(data) > WRITE_CHUNK:
+            view = memoryview(data)
+            for start in range(0, len(view), WRITE_CHUNK):
+                self.out.write(view[start : start + WRITE_CHUNK])
+        elif data:
             self.out.write(data)
+        if data:
             self.last = data[-1:]
 
     def copy(self, old: BinaryIO, start: int, count: int) -> None:
@@ -130,7 +137,7 @@ class _Output:
         would kill the process)."""
         old.seek(start)
         while count > 0:
-            chunk = old.read(min(count, 1 << 20))
+            chunk = old.read(min(count, WRITE_CHUNK))
             if not chunk:
                 break
             self.write(chunk)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from syncd.connector import ConnectorError
-from syncd.fsutil import fsync_directory
+from syncd.fsutil import fsync_directory, write_bytes
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
@@ -107,9 +107,7 @@ def write_all(directory: str, files: list[tuple[str, str]]) -> list[str]:
                     continue
             temps.append(tmp)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_bytes(fd, data)
                 if not _SYNCFS:
                     os.fsync(fd)
                 # a rename keeps the modification time: this is the final version
