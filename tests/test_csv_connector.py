@@ -649,3 +649,40 @@ def test_a_splice_larger_than_a_write_chunk(tmp_path: Path) -> None:
     expected += "".join(f"k{n},k{n}@example.org,,,,,\r\n" for n in range(5000))
     assert len(expected) - len(text) > WRITE_CHUNK
     assert path.read_bytes().decode() == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="the system has no posix_fadvise")
+def test_a_splice_releases_the_old_versions_cache_as_it_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old file's cached pages are dropped, in steps, over its whole length, so a
+    rewrite holds one file's worth of page cache; the new content is unaffected."""
+    rows = [f"{n},person{n}@example.org,c{n % 7}" for n in range(100_000)]
+    text = CONTACTS + "".join(row + "\r\n" for row in rows)
+    path = write(tmp_path, text)
+    old_inode = path.stat().st_ino
+    conn = connector(tmp_path)
+    changed = ["10", "50000", "99990"]
+    got = conn.get("contact", changed)
+    updates = [Update(rid, {"email": f"new{rid}@x.org"}, got[rid].version) for rid in changed]
+    assert all(result.ok for result in conn.update("contact", updates))
+    advice: list[tuple[int, int, int]] = []
+    real_advise = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, what: int) -> None:
+        if os.fstat(fd).st_ino == old_inode:
+            advice.append((offset, length, what))
+        real_advise(fd, offset, length, what)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    conn.flush()
+    assert {what for *_, what in advice} == {os.POSIX_FADV_DONTNEED}
+    assert len(advice) > 1  # in steps as the copy passes, not once at the end
+    position = 0
+    for offset, length, _ in advice:
+        assert offset == position and length > 0
+        position += length
+    assert position == len(text)
+    for rid in changed:
+        rows[int(rid)] = f"{rid},new{rid}@x.org,c{int(rid) % 7},,,,"
+    assert path.read_bytes().decode() == CONTACTS + "".join(row + "\r\n" for row in rows)

