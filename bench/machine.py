@@ -84,8 +84,8 @@ def page_cache_cost(folder: str | None = None, megabytes: int = 16) -> float:
     ``fsync``: only the page cache is measured), the file then removed.
 
     A kernel gives a new file pages it recently freed in about a microsecond each.
-    Our machines are virtual machines whose memory the host backs lazily and takes
-    back once the guest has freed it a while: a page that is new to the host costs a
+    Our machines behave like virtual machines whose memory the host backs lazily and
+    takes back once the guest has freed it a while: a page that is new to the host costs a
     host page fault as well, several microseconds more. Every file a run writes pays
     that price or not by what the machine did in the seconds before, and a CSV
     re-run that rewrites a 13 MB file pays it 3,300 times."""
