@@ -1,4 +1,4 @@
-"""Making file-system changes durable, for connectors that write files."""
+"""Writing files and making the changes durable, for connectors that write files."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 #: Bytes handed to the kernel in one ``write``: 64 KiB. Measured on our machines
 #: (2026-12-05, rewriting a 13 MB CSV file): 8 KiB writes took 8.5 ms, from the
 #: number of calls; 64 KiB writes 4.5 ms every time; 256 KiB and 1 MiB writes 3-5 ms
-#: one time and 24-28 ms the next (the kernel gives a large write larger blocks of
-#: page cache, and memory that our virtual machines' host has not backed yet is
-#: slow to hand out).
+#: one time and 24-28 ms the next (presumably because the kernel backs a large write
+#: with larger blocks of page cache, which our virtual machines' host is slow to hand
+#: out when it has not backed them yet; see bench/README.md, *Memory*).
 WRITE_CHUNK = 1 << 16
 
 

@@ -144,6 +144,7 @@ class _Output:
         self.released = 0
 
     def write(self, data: bytes) -> None:
+        """Add ``data`` to the new file."""
         if len(data) > WRITE_CHUNK:
             view = memoryview(data)
             for start in range(0, len(view), WRITE_CHUNK):
