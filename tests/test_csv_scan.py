@@ -18,9 +18,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import syncd_csv.changes as changes_module
 import syncd_csv.scan as scan_module
+from syncd_csv.changes import changed_lines, changed_plain
 from syncd_csv.files import encode_each, encode_rows, open_source
+from syncd_csv.layout import resolve_layout
 from syncd_csv.scan import Found, scan, scan_lines, scan_plain
+from syncd_csv.settings import CsvEntitySettings
 
 IDS = st.sampled_from(["a1", "b2", "c3", "d4", "", "é5", "6"])
 CELLS = st.text(alphabet='xyz ,;é"\t0', max_size=4)
@@ -102,6 +106,48 @@ def test_the_block_pass_finds_what_the_line_pass_finds(
                 start, length = span
                 row = data[start : start + length].decode().rstrip("\r\n")
                 assert row.split(delimiter)[0] == rid
+
+
+def listed(path: Path, delimiter: str, plain: bool, before: dict[bytes, str]) -> tuple:
+    """What one digest pass yields and notes: records, digests (in order), changed ids."""
+    with open_source(path, delimiter) as source:
+        assert source is not None
+        spec = CsvEntitySettings(file=path.name, id="Id", fields={"name": "Name"})
+        layout = resolve_layout("contact", spec, source.header, path)
+        digests: dict[bytes, str] = {}
+        changed: set[str] = set()
+        method = changed_plain if plain else changed_lines
+        records = list(method(layout, source, digests, before, changed))
+    return records, list(digests.items()), changed
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    file=csv_files(),
+    known=st.lists(st.booleans(), max_size=14),
+    block=st.sampled_from([1, 2, 7, 64, 1 << 20]),
+)
+@example(file=(b"Id,Name,Note\ra1,x\rb2,y\r", ","), known=[True, False], block=7)
+def test_the_block_digests_match_the_line_digests(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file: tuple[bytes, str],
+    known: list[bool],
+    block: int,
+) -> None:
+    """On a file without quotes, the block pass hashes every row as the line pass
+    does, and yields and notes the same records, whichever rows the cursor knew."""
+    data, delimiter = file
+    path = tmp_path / "rows.csv"
+    path.write_bytes(data)
+    with open_source(path, delimiter) as source:
+        assert source is not None
+        if source.holds_quote(changes_module.BLOCK):
+            return
+    monkeypatch.setattr(changes_module, "BLOCK", block)
+    _, everything, _ = listed(path, delimiter, False, {})
+    before = {key: rid for (key, rid), keep in zip(everything, known, strict=False) if keep}
+    assert listed(path, delimiter, True, before) == listed(path, delimiter, False, before)
 
 
 def test_a_plain_file_takes_the_block_pass(tmp_path: Path) -> None:

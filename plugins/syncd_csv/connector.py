@@ -22,7 +22,8 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd_csv.digests import DIGEST_SIZE, RowDigests
+from syncd_csv.changes import changed_records, vanished
+from syncd_csv.digests import RowDigests
 from syncd_csv.files import (
     CsvSource,
     FileToken,
@@ -126,14 +127,14 @@ class CsvConnector(Connector):
             digests: dict[bytes, str] = {}
             stamp = self._cursor(entity, source.token)
             if previous is None or previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]:
-                records = _changed_records(layout, source, digests, {}, set())
+                records = changed_records(layout, source, digests, {}, set())
                 yield from self._pages(records, lambda: RowDigests(stamp, digests).encode())
                 return
             changed: set[str] = set()
             yield from self._pages(
-                _changed_records(layout, source, digests, previous.rows, changed),
+                changed_records(layout, source, digests, previous.rows, changed),
                 lambda: RowDigests(stamp, digests).encode(),
-                deleted=lambda: _vanished(previous.rows, digests, changed),
+                deleted=lambda: vanished(previous.rows, digests, changed),
             )
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
@@ -380,46 +381,6 @@ class CsvConnector(Connector):
                 del self._indexes[(name, field)]
             else:
                 index.add(layout, field, written, after)
-
-
-def _changed_records(
-    layout: Layout,
-    source: CsvSource,
-    digests: dict[bytes, str],
-    before: dict[bytes, str],
-    changed: set[str],
-) -> Iterator[Record]:
-    """The records whose raw text has a digest not in ``before`` (digest -> id), with
-    their ids noted in ``changed``; every record's digest and id go into ``digests``.
-
-    This loop runs for every row of a changed file, so it is written for speed: plain
-    lines are hashed as they are, and only records with a new digest are parsed."""
-    delimiter = source.delimiter
-    quoted = source.quoted
-    known_get = before.get
-    for raw in source.lines:
-        cells = None
-        if '"' in raw:
-            raw, cells = quoted(raw)
-        key = blake2b(raw.encode(), digest_size=DIGEST_SIZE).digest()
-        known = known_get(key)
-        if known is not None:
-            digests[key] = known
-            continue
-        record = layout.record(raw.rstrip("\r\n").split(delimiter) if cells is None else cells)
-        if record is None:
-            digests[key] = ""
-            continue
-        digests[key] = record.id
-        changed.add(record.id)
-        yield record
-
-
-def _vanished(before: dict[bytes, str], now: dict[bytes, str], changed: set[str]) -> list[str]:
-    """Ids of rows that were in ``before`` and are gone (not merely changed)."""
-    if before.keys() <= now.keys():
-        return []
-    return sorted({rid for key, rid in before.items() if key not in now} - changed - {""})
 
 
 def _stale(version: str | None, cells: list[str] | None) -> bool:

@@ -146,6 +146,40 @@ class CsvSource:
         same version the records come from), without moving the record reader."""
         return os.pread(self._text.buffer.fileno(), size, offset)
 
+    def line_blocks(self, size: int) -> Iterator[tuple[int, bytes]]:
+        """The data records' bytes (after the header) in blocks of whole lines, about
+        ``size`` bytes each, with the offset in the file where each block starts: C
+        loops can then cut, hash or match a block's lines all at once. A ``\r`` that
+        ends what was read is kept for the next block, where a ``\n`` may follow it.
+        Does not move the record reader."""
+        offset = position = self.data_start
+        rest = b""
+        while True:
+            data = self.read_bytes(position, size)
+            position += len(data)
+            text = rest + data if rest else data
+            if not data:
+                if text:
+                    yield offset, text
+                return
+            cut = max(text.rfind(b"\n"), text.rfind(b"\r", 0, len(text) - 1)) + 1
+            if not cut:
+                rest = text
+                continue
+            yield offset, text[:cut]
+            offset += cut
+            rest = text[cut:]
+
+    def holds_quote(self, size: int) -> bool:
+        """True when a data record holds a quote character (then only the csv module can
+        tell where records end and what their cells are)."""
+        position = self.data_start
+        while data := self.read_bytes(position, size):
+            if b'"' in data:
+                return True
+            position += len(data)
+        return False
+
     @property
     def rows(self) -> Iterator[list[str]]:
         """The remaining data records as lists of cells (blank lines included)."""

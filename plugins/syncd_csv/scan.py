@@ -74,17 +74,7 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
         heads = {key + end: rid for key, rid in keys.items() for end in (mark, b"\n", b"\r", b"")}
     hits: dict[str, tuple[int, bytes]] = {}
     shared: set[str] = set()
-    offset = position = source.data_start
-    rest = b""
-    while True:
-        data = source.read_bytes(position, BLOCK)
-        position += len(data)
-        text = rest + data
-        cut = text.rfind(b"\n") + 1 if data else len(text)
-        if data and not cut:
-            rest = text
-            continue
-        part, rest = text[:cut], text[cut:]
+    for offset, part in source.line_blocks(BLOCK):
         if b'"' in part:
             return False
         lines = part.splitlines(keepends=True)
@@ -102,9 +92,6 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
                 shared.add(rid)
             else:
                 hits[rid] = (starts[index], lines[index])
-        offset = starts[-1]
-        if not data:
-            break
     rows, spans = found.rows, found.spans
     for rid, (start, line) in hits.items():
         rows[rid] = line.decode().rstrip("\r\n").split(delimiter)
