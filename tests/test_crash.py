@@ -4,7 +4,6 @@ and the next run writes nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import random
 import signal
@@ -186,6 +185,24 @@ def test_sigterm_mid_run_stops_the_daemon_cleanly(setup: Path) -> None:
     assert len(emails) == len(set(emails)) == N
 
 
+def hold_outside_a_transaction(proc: subprocess.Popen[bytes], state: Path) -> None:
+    """Stop ``proc`` (SIGSTOP) at a moment it holds no write lock on ``state``: stop
+    it, and if it holds one, let it run a few milliseconds and try again."""
+    for _ in range(500):
+        proc.send_signal(signal.SIGSTOP)
+        db = sqlite3.connect(state, timeout=0, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # locked: it was stopped inside a transaction
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.002)
+        finally:
+            db.close()
+    raise AssertionError("the daemon never let go of the state store")
+
+
 def test_pausing_mid_run_stops_the_run_after_its_batch(setup: Path) -> None:
     """``syncd pause`` while the daemon runs the pair: the run stops after the batch
     in hand (status stopped, nothing half-written), the daemon stays up, and after
@@ -193,15 +210,13 @@ def test_pausing_mid_run_stops_the_run_after_its_batch(setup: Path) -> None:
     proc = daemon_mid_run(setup)
     try:
         # The run is quicker than starting `syncd pause`, so the daemon is held still
-        # (SIGSTOP) while the pause is requested. If it was stopped inside a state-store
-        # transaction, the pause waits for it (busy timeout): it is let go after 3 s.
-        proc.send_signal(signal.SIGSTOP)
-        argv = [SYNCD, "--config", str(setup), "pause", "to-sql"]
-        pause = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            pause.wait(timeout=3)
+        # (SIGSTOP) while the pause is requested, at a moment it holds no state-store
+        # transaction: else the pause would wait for it, and SQLite does not queue
+        # writers, so the run could end before the pause got its turn.
+        hold_outside_a_transaction(proc, setup.parent / "state.db")
+        paused = syncd("pause", "to-sql", config=setup, timeout=60)
         proc.send_signal(signal.SIGCONT)
-        assert pause.wait(timeout=60) == 0
+        assert paused.code == 0, paused.err
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with sqlite3.connect(setup.parent / "state.db", timeout=10) as db:
