@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import syncd_csv.changes as changes_module
 import syncd_csv.scan as scan_module
-from syncd_csv.changes import changed_lines, changed_plain
+from syncd_csv.changes import ChangeListing
 from syncd_csv.files import encode_each, encode_rows, open_source
 from syncd_csv.layout import resolve_layout
 from syncd_csv.scan import Found, scan, scan_lines, scan_plain
@@ -114,11 +114,9 @@ def listed(path: Path, delimiter: str, plain: bool, before: dict[bytes, str]) ->
         assert source is not None
         spec = CsvEntitySettings(file=path.name, id="Id", fields={"name": "Name"})
         layout = resolve_layout("contact", spec, source.header, path)
-        digests: dict[bytes, str] = {}
-        changed: set[str] = set()
-        method = changed_plain if plain else changed_lines
-        records = list(method(layout, source, digests, before, changed))
-    return records, list(digests.items()), changed
+        listing = ChangeListing(layout, source, before)
+        records = list(listing.plain() if plain else listing.lines())
+    return records, list(listing.digests.items()), listing.changed
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -10,6 +10,7 @@ files go through the csv module a line at a time.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from hashlib import blake2b
 from itertools import compress, count, repeat
@@ -20,87 +21,85 @@ from syncd_csv.digests import DIGEST_SIZE
 from syncd_csv.files import CsvSource
 from syncd_csv.layout import Layout
 
-#: Bytes read at a time by :func:`changed_plain`.
+#: Bytes read at a time by :meth:`ChangeListing.plain`.
 BLOCK = 1 << 18
 
 
-def changed_records(
-    layout: Layout,
-    source: CsvSource,
-    digests: dict[bytes, str],
-    before: dict[bytes, str],
-    changed: set[str],
-) -> Iterator[Record]:
-    """The records whose raw text has a digest not in ``before`` (digest -> id), with
-    their ids noted in ``changed``; every record's digest and id go into ``digests``
-    (in file order; a row without an id under ``""``)."""
-    if source.holds_quote(BLOCK):
-        return changed_lines(layout, source, digests, before, changed)
-    return changed_plain(layout, source, digests, before, changed)
+@dataclass
+class ChangeListing:
+    """One pass over ``source`` against the digests a cursor knew (``before``: digest
+    -> id, "" for a row without one). As its records are read, every row's digest
+    and id go into ``digests`` (in file order) and the ids of the records handed on
+    into ``changed``."""
 
+    layout: Layout
+    source: CsvSource
+    before: dict[bytes, str]
+    digests: dict[bytes, str] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
 
-def changed_plain(
-    layout: Layout,
-    source: CsvSource,
-    digests: dict[bytes, str],
-    before: dict[bytes, str],
-    changed: set[str],
-) -> Iterator[Record]:
-    """:func:`changed_records` for a file without a quote character, where every line
-    is a record: lines are cut, hashed and looked up a block at a time. Each digest
-    is of the line's bytes as they are in the file, which are the UTF-8 encoding of
-    the line that :func:`changed_lines` hashes."""
-    delimiter = source.delimiter
-    hasher = partial(blake2b, digest_size=DIGEST_SIZE)
-    digest = methodcaller("digest")
-    for _, part in source.line_blocks(BLOCK):
-        lines = part.splitlines(keepends=True)
-        keys = list(map(digest, map(hasher, lines)))
-        known = list(map(before.get, keys))
-        digests.update(zip(keys, known, strict=True))
-        for index in compress(count(), map(is_, known, repeat(None))):
-            record = layout.record(lines[index].decode().rstrip("\r\n").split(delimiter))
-            key = keys[index]
-            if record is None:
-                digests[key] = ""
+    def records(self) -> Iterator[Record]:
+        """The records whose raw text has a digest not in ``before``."""
+        if self.source.holds_quote(BLOCK):
+            return self.lines()
+        return self.plain()
+
+    def plain(self) -> Iterator[Record]:
+        """:meth:`records` for a file without a quote character, where every line is a
+        record: lines are cut, hashed and looked up a block at a time. Each digest is
+        of the line's bytes as they are in the file, which are the UTF-8 encoding of
+        the line that :meth:`lines` hashes."""
+        delimiter = self.source.delimiter
+        hasher = partial(blake2b, digest_size=DIGEST_SIZE)
+        digest = methodcaller("digest")
+        for _, part in self.source.line_blocks(BLOCK):
+            lines = part.splitlines(keepends=True)
+            keys = list(map(digest, map(hasher, lines)))
+            known = list(map(self.before.get, keys))
+            self.digests.update(zip(keys, known, strict=True))
+            for index in compress(count(), map(is_, known, repeat(None))):
+                cells = lines[index].decode().rstrip("\r\n").split(delimiter)
+                record = self._note(keys[index], cells)
+                if record is not None:
+                    yield record
+
+    def lines(self) -> Iterator[Record]:
+        """:meth:`records` for any file, a line at a time (a record with a quote through
+        the csv module, continuation lines included in its text)."""
+        source = self.source
+        delimiter = source.delimiter
+        quoted = source.quoted
+        known_get = self.before.get
+        digests = self.digests
+        for raw in source.lines:
+            cells = None
+            if '"' in raw:
+                raw, cells = quoted(raw)
+            key = blake2b(raw.encode(), digest_size=DIGEST_SIZE).digest()
+            known = known_get(key)
+            if known is not None:
+                digests[key] = known
                 continue
-            digests[key] = record.id
-            changed.add(record.id)
-            yield record
+            record = self._note(
+                key, raw.rstrip("\r\n").split(delimiter) if cells is None else cells
+            )
+            if record is not None:
+                yield record
 
+    def vanished(self) -> list[str]:
+        """Ids of rows that were in ``before`` and are gone (not merely changed); call
+        it once the records are read."""
+        before, now = self.before, self.digests
+        if before.keys() <= now.keys():
+            return []
+        return sorted({rid for key, rid in before.items() if key not in now} - self.changed - {""})
 
-def changed_lines(
-    layout: Layout,
-    source: CsvSource,
-    digests: dict[bytes, str],
-    before: dict[bytes, str],
-    changed: set[str],
-) -> Iterator[Record]:
-    """:func:`changed_records` for any file, a line at a time (a record with a quote
-    through the csv module, continuation lines included in its text)."""
-    delimiter = source.delimiter
-    quoted = source.quoted
-    known_get = before.get
-    for raw in source.lines:
-        cells = None
-        if '"' in raw:
-            raw, cells = quoted(raw)
-        key = blake2b(raw.encode(), digest_size=DIGEST_SIZE).digest()
-        known = known_get(key)
-        if known is not None:
-            digests[key] = known
-            continue
-        record = layout.record(raw.rstrip("\r\n").split(delimiter) if cells is None else cells)
+    def _note(self, key: bytes, cells: list[str]) -> Record | None:
+        """Note the digest of a row the cursor did not know; its record, if it has an id."""
+        record = self.layout.record(cells)
         if record is None:
-            digests[key] = ""
-            continue
-        digests[key] = record.id
-        changed.add(record.id)
-        yield record
-
-
-def vanished(before: dict[bytes, str], now: dict[bytes, str], changed: set[str]) -> list[str]:
-    """Ids of rows that were in ``before`` and are gone (not merely changed)."""
-    if before.keys() <= now.keys():
-        return []
-    return sorted({rid for key, rid in before.items() if key not in now} - changed - {""})
+            self.digests[key] = ""
+            return None
+        self.digests[key] = record.id
+        self.changed.add(record.id)
+        return record

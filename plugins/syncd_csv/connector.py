@@ -22,7 +22,7 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd_csv.changes import changed_records, vanished
+from syncd_csv.changes import ChangeListing
 from syncd_csv.digests import RowDigests
 from syncd_csv.files import (
     CsvSource,
@@ -124,17 +124,17 @@ class CsvConnector(Connector):
                 gone = sorted(previous.ids()) if previous else []
                 yield Page(deleted=gone, cursor=empty, full=previous is None)
                 return
-            digests: dict[bytes, str] = {}
             stamp = self._cursor(entity, source.token)
-            if previous is None or previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]:
-                records = changed_records(layout, source, digests, {}, set())
-                yield from self._pages(records, lambda: RowDigests(stamp, digests).encode())
-                return
-            changed: set[str] = set()
+            if (
+                previous is not None
+                and previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]
+            ):
+                previous = None  # another mapping: its digests say nothing of these records
+            listing = ChangeListing(layout, source, previous.rows if previous is not None else {})
             yield from self._pages(
-                changed_records(layout, source, digests, previous.rows, changed),
-                lambda: RowDigests(stamp, digests).encode(),
-                deleted=lambda: vanished(previous.rows, digests, changed),
+                listing.records(),
+                lambda: RowDigests(stamp, listing.digests).encode(),
+                deleted=listing.vanished if previous is not None else None,
             )
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
