@@ -18,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import syncd_csv.changes as changes_module
-import syncd_csv.scan as scan_module
+import syncd_csv.files as files_module
 from syncd_csv.changes import ChangeListing
 from syncd_csv.files import encode_each, encode_rows, open_source
 from syncd_csv.layout import resolve_layout
@@ -97,7 +96,7 @@ def test_the_block_pass_finds_what_the_line_pass_finds(
     data, delimiter = file
     path = tmp_path / "rows.csv"
     path.write_bytes(data)
-    monkeypatch.setattr(scan_module, "BLOCK", block)
+    monkeypatch.setattr(files_module, "BLOCK", block)
     plain, lines = passes(path, delimiter, wanted)
     if plain is not None:
         assert (plain.rows, plain.spans, plain.missing) == (lines.rows, lines.spans, lines.missing)
@@ -140,9 +139,9 @@ def test_the_block_digests_match_the_line_digests(
     path.write_bytes(data)
     with open_source(path, delimiter) as source:
         assert source is not None
-        if source.holds_quote(changes_module.BLOCK):
+        if source.holds_quote():
             return
-    monkeypatch.setattr(changes_module, "BLOCK", block)
+    monkeypatch.setattr(files_module, "BLOCK", block)
     _, everything, _ = listed(path, delimiter, False, {})
     before = {key: rid for (key, rid), keep in zip(everything, known, strict=False) if keep}
     assert listed(path, delimiter, True, before) == listed(path, delimiter, False, before)

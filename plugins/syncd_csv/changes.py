@@ -21,9 +21,6 @@ from syncd_csv.digests import DIGEST_SIZE
 from syncd_csv.files import CsvSource
 from syncd_csv.layout import Layout
 
-#: Bytes read at a time by :meth:`ChangeListing.plain`.
-BLOCK = 1 << 18
-
 
 @dataclass
 class ChangeListing:
@@ -40,7 +37,7 @@ class ChangeListing:
 
     def records(self) -> Iterator[Record]:
         """The records whose raw text has a digest not in ``before``."""
-        if self.source.holds_quote(BLOCK):
+        if self.source.holds_quote():
             return self.lines()
         return self.plain()
 
@@ -52,7 +49,7 @@ class ChangeListing:
         delimiter = self.source.delimiter
         hasher = partial(blake2b, digest_size=DIGEST_SIZE)
         digest = methodcaller("digest")
-        for _, part in self.source.line_blocks(BLOCK):
+        for _, part in self.source.line_blocks():
             lines = part.splitlines(keepends=True)
             keys = list(map(digest, map(hasher, lines)))
             known = list(map(self.before.get, keys))

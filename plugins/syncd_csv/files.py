@@ -27,6 +27,10 @@ from syncd_csv.append import recover
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
 DEFAULT_LINETERMINATOR = "\r\n"
 _SNIFF_BYTES = 1 << 16
+#: Bytes read at a time by :meth:`CsvSource.line_blocks` and :meth:`~CsvSource.holds_quote`:
+#: a block's lines stay in the CPU's caches while they are cut, matched or hashed
+#: (1 MiB blocks made the id scan a fifth slower).
+BLOCK = 1 << 18
 _COPY_CHUNK = 1 << 20
 
 #: What identifies one version of a file: (mtime_ns, size, inode), None when missing.
@@ -146,14 +150,15 @@ class CsvSource:
         same version the records come from), without moving the record reader."""
         return os.pread(self._text.buffer.fileno(), size, offset)
 
-    def line_blocks(self, size: int) -> Iterator[tuple[int, bytes]]:
+    def line_blocks(self) -> Iterator[tuple[int, bytes]]:
         """The data records' bytes (after the header) in blocks of whole lines, about
-        ``size`` bytes each, with the offset in the file where each block starts: C
+        :data:`BLOCK` bytes each, with the offset in the file where each block starts: C
         loops can then cut, hash or match a block's lines all at once. A ``\r`` that
         ends what was read is kept for the next block, where a ``\n`` may follow it.
         Does not move the record reader."""
         offset = position = self.data_start
         rest = b""
+        size = BLOCK
         while True:
             data = self.read_bytes(position, size)
             position += len(data)
@@ -170,11 +175,11 @@ class CsvSource:
             offset += cut
             rest = text[cut:]
 
-    def holds_quote(self, size: int) -> bool:
+    def holds_quote(self) -> bool:
         """True when a data record holds a quote character (then only the csv module can
         tell where records end and what their cells are)."""
         position = self.data_start
-        while data := self.read_bytes(position, size):
+        while data := self.read_bytes(position, BLOCK):
             if b'"' in data:
                 return True
             position += len(data)

@@ -43,11 +43,6 @@ def scan(source: CsvSource, id_col: int, wanted: set[str], found: Found) -> None
     scan_lines(source, id_col, wanted, found)
 
 
-#: Bytes read at a time by :func:`scan_plain`: a block's lines stay in the CPU's
-#: caches while they are matched (1 MiB blocks made a scan a fifth slower).
-BLOCK = 1 << 18
-
-
 def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
     """:func:`scan` for the usual file, ids first and no quote anywhere, looking for
     ASCII ids: its lines are cut, measured and matched by C loops over blocks of
@@ -74,7 +69,7 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
         heads = {key + end: rid for key, rid in keys.items() for end in (mark, b"\n", b"\r", b"")}
     hits: dict[str, tuple[int, bytes]] = {}
     shared: set[str] = set()
-    for offset, part in source.line_blocks(BLOCK):
+    for offset, part in source.line_blocks():
         if b'"' in part:
             return False
         lines = part.splitlines(keepends=True)
