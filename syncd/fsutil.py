@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 #: Bytes handed to the kernel in one ``write``: 64 KiB. Measured on our machines
 #: (2026-12-05, rewriting a 13 MB CSV file): 8 KiB writes took 8.5 ms, from the
@@ -13,12 +14,19 @@ import os
 WRITE_CHUNK = 1 << 16
 
 
+def chunks(data: bytes) -> Iterator[memoryview]:
+    """``data`` in pieces of at most :data:`WRITE_CHUNK` bytes, without copying."""
+    view = memoryview(data)
+    for start in range(0, len(view), WRITE_CHUNK):
+        yield view[start : start + WRITE_CHUNK]
+
+
 def write_bytes(fd: int, data: bytes) -> None:
     """Write all of ``data`` to the file descriptor ``fd``, :data:`WRITE_CHUNK` bytes
-    at a time."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view[:WRITE_CHUNK]) :]
+    at a time (and the rest of a piece the kernel took only part of)."""
+    for piece in chunks(data):
+        while piece:
+            piece = piece[os.write(fd, piece) :]
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:

@@ -7,7 +7,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from syncd.fsutil import WRITE_CHUNK
+from syncd.fsutil import WRITE_CHUNK, chunks
 from syncd_csv.append import append_bytes
 from syncd_csv.files import (
     CsvSource,
@@ -146,9 +146,8 @@ class _Output:
     def write(self, data: bytes) -> None:
         """Add ``data`` to the new file."""
         if len(data) > WRITE_CHUNK:
-            view = memoryview(data)
-            for start in range(0, len(view), WRITE_CHUNK):
-                self.out.write(view[start : start + WRITE_CHUNK])
+            for piece in chunks(data):
+                self.out.write(piece)
         elif data:
             self.out.write(data)
         if data:
