@@ -38,6 +38,25 @@ class Record:
 
 
 @dataclass(slots=True)
+class ListingProblem:
+    """A record a listing could not read, or read but distrusts.
+
+    ``where`` locates it for a person (``contacts.csv line 120``, a card's file name),
+    ``reason`` says what is wrong, ``id`` is the record's id where it could still be
+    told. An unreadable record (``warning`` false) is not in the page's records: the
+    engine reports it as a failed item and infers no deletion from the listing, since
+    the record may be one of those that seem to be missing. A ``warning`` is about a
+    record that *is* in the page (a quoted cell that swallowed many line breaks): it
+    is reported and the record is synced as read.
+    """
+
+    where: str
+    reason: str
+    id: str | None = None
+    warning: bool = False
+
+
+@dataclass(slots=True)
 class Page:
     """One page of a change listing.
 
@@ -45,12 +64,15 @@ class Page:
     ``None`` means "not resumable here", and the engine keeps the previous cursor.
     ``full`` says the listing this page belongs to is a complete snapshot of the live
     records: only then may the engine infer a deletion from a record's absence.
+    ``problems`` lists the records the page could not read (see
+    :class:`ListingProblem`); one unreadable record makes the listing incomplete.
     """
 
     records: list[Record] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     cursor: str | None = None
     full: bool = False
+    problems: list[ListingProblem] = field(default_factory=list)
 
 
 class ErrorKind(enum.StrEnum):
