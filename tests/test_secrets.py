@@ -9,6 +9,7 @@ Each piece of the password carries the marker ``zq``, which nothing else prints.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -20,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
-from cli_helpers import SYNCD, syncd
+from cli_helpers import SYNCD, demo_copy, syncd
 from syncd.dburl import mask_url, normalise_url
 from syncd.redact import remember, scrub
 
@@ -174,3 +175,49 @@ def test_an_unreachable_state_store_names_no_piece_of_its_password(
         assert "zq" not in done.stdout + done.stderr, (command, done.stdout + done.stderr)
         if command[0] != "check":
             assert done.stderr.count("\n") == 1 and "syncd:***@127.0.0.1" in done.stderr
+
+
+STATE_FORMS = {
+    "env": '{ env = "SYNCD_TEST_STATE" }',
+    "file": '{ file = "secrets/state-url" }',
+    "credential": '{ credential = "state-url" }',
+}
+
+
+@pytest.mark.parametrize(
+    ("form", "backend"),
+    [("env", "sqlite"), ("file", "sqlite"), ("credential", "sqlite"), ("env", "postgresql")],
+)
+def test_the_state_store_url_from_each_secret_form(
+    tmp_path: Path, request: pytest.FixtureRequest, form: str, backend: str
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'from-secret.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    config = demo_copy(tmp_path)
+    text = config.read_text().replace('"sqlite:///demo/state/state.db"', STATE_FORMS[form])
+    config.write_text(text)
+    (config.parent / "secrets").mkdir()
+    (config.parent / "secrets" / "state-url").write_text(url + "\n")
+    env = {"SYNCD_TEST_STATE": url, "CREDENTIALS_DIRECTORY": str(config.parent / "secrets")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [SYNCD, "--config", str(config), *args]
+        return subprocess.run(
+            argv, capture_output=True, text=True, env={**os.environ, **env}, timeout=60
+        )
+
+    synced = run("sync", "crm-books", "--json")
+    assert synced.returncode == 1, synced.stderr  # the demo's contact without e-mail
+    history = run("history", "--json")
+    assert [r["status"] for r in json.loads(history.stdout)] == ["partial"]
+    if backend == "sqlite":
+        assert (tmp_path / "from-secret.db").exists()
+        assert not (config.parent / "demo" / "state" / "state.db").exists()
+    del env["SYNCD_TEST_STATE"]
+    del env["CREDENTIALS_DIRECTORY"]
+    (config.parent / "secrets" / "state-url").unlink()
+    unreadable = run("status")
+    assert unreadable.returncode == 2
+    assert unreadable.stderr.count("\n") == 1 and "daemon.state: " in unreadable.stderr
