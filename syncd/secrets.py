@@ -4,7 +4,10 @@ unit puts it in ``$CREDENTIALS_DIRECTORY``).
 
 Connector settings models annotate secret fields with :data:`Secret`. The value is
 resolved while the configuration is validated and kept as a pydantic ``SecretStr``, so
-it prints as ``**********`` in reprs, logs and error messages.
+it prints as ``**********`` in reprs, logs and error messages; it is also remembered
+by :mod:`syncd.redact`, which masks it in everything the process prints. The state
+store's URL (``daemon.state``) takes the same forms through :func:`read_secret`, read
+only when the store is opened.
 """
 
 from __future__ import annotations
