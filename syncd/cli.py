@@ -25,7 +25,9 @@ from syncd.engine import PairRunner, RunResult
 from syncd.errors import UserError
 from syncd.plugins import default_registry
 from syncd.progress import run_with_progress
+from syncd.redact import redacted_output
 from syncd.render import counts_text, err, print_json, table, when
+from syncd.state_probe import probe_state
 
 app = typer.Typer(
     name="syncd",
@@ -82,6 +84,7 @@ def sync(
 ) -> None:
     """Run PAIR once now, in this process, with a progress bar on a terminal."""
     c = ctx_of(ctx)
+    c.config(config).require_pairs()
     runner = PairRunner(c.config(config), c.store(config))
     result = run_with_progress(
         lambda progress: _run(runner, progress, pair, full, dry_run), enabled=not as_json
@@ -369,10 +372,12 @@ def plugins(as_json: JsonOption = False) -> None:
 
 @app.command()
 def check(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
-    """Validate the configuration and reach every connector."""
+    """Validate the configuration, say which state store it uses (creating or
+    changing nothing) and reach every connector."""
     c = ctx_of(ctx)
     cfg = c.config(config)
-    c.store(config)
+    cfg.require_pairs()
+    state = probe_state(cfg.state_url)
     results = []
     for name in cfg.connectors:
         try:
@@ -382,11 +387,20 @@ def check(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption 
             results.append(
                 {"connector": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
             )
-    ok = all(r["ok"] for r in results)
+    ok = state.ok and all(r["ok"] for r in results)
+    shown = cfg.state_shown
     if as_json:
-        print_json({"config": str(cfg.path), "connectors": results, "ok": ok})
+        print_json(
+            {
+                "config": str(cfg.path),
+                "state": {"url": shown, "ok": state.ok, "detail": state.detail},
+                "connectors": results,
+                "ok": ok,
+            }
+        )
     else:
-        print(f"{cfg.path}: configuration is valid; state store reachable")
+        print(f"{cfg.path}: configuration is valid")
+        print(f"state store {shown}: {state.detail}")
         for r in results:
             print(f"connector {r['connector']}: {'ok' if r['ok'] else r['error']}")
     raise typer.Exit(0 if ok else 1)
@@ -416,10 +430,16 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``syncd`` console script: one error handler for all.
 
     Usage errors are handled by typer (exit 2); operator mistakes raised as
-    :class:`UserError` and unexpected errors become one line on stderr."""
+    :class:`UserError` and unexpected errors become one line on stderr. Everything
+    the process prints passes :func:`syncd.redact.redacted_output`."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     tune_gc()
+    with redacted_output():
+        _main(args, debug)
+
+
+def _main(args: list[str], debug: bool) -> None:
     try:
         app(args=args, prog_name="syncd")
     except UserError as exc:

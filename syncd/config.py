@@ -18,10 +18,12 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from syncd.connector import ConfigurationError, Connector
+from syncd.dburl import check_database_url, mask_url, normalise_url
 from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER
 from syncd.errors import UserError
 from syncd.plugins import Registry, default_registry
-from syncd.secrets import resolve_sqlite_url
+from syncd.redact import remember
+from syncd.secrets import check_secret_spec, read_secret
 from syncd.transforms import split_spec
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
@@ -40,10 +42,22 @@ class _Strict(BaseModel):
 
 
 class DaemonConfig(_Strict):
-    """The ``[daemon]`` table."""
+    """The ``[daemon]`` table. ``state`` is a URL, or a secret form (``{ env }``,
+    ``{ file }``, ``{ credential }``) read only when the state store is opened."""
 
-    state: str = "sqlite:////var/lib/syncd/state.db"
+    state: str | dict[str, str] = "sqlite:////var/lib/syncd/state.db"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _state(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            check_secret_spec(value)
+        elif not isinstance(value, str):
+            raise ValueError(
+                'a database URL, { env = "VAR" }, { file = "path" } or { credential = "name" }'
+            )
+        return value
 
 
 _DURATION = re.compile(r"(\d+)\s*(d|h|m|s)")
@@ -183,8 +197,33 @@ class Config:
 
     @property
     def state_url(self) -> str:
-        """The state store's SQLAlchemy URL, relative SQLite paths made absolute."""
-        return resolve_sqlite_url(self.daemon.state, self.base_dir)
+        """The state store's SQLAlchemy URL: its secret read, relative SQLite paths made
+        absolute, checked usable; a :class:`ConfigError` naming ``daemon.state``
+        otherwise. Read each time it is asked for, so a rotated secret is picked up."""
+        return state_url(self.daemon.state, self.path)
+
+    @property
+    def state_shown(self) -> str:
+        """The state store as messages may show it: the URL with its password masked,
+        or where its secret comes from when that cannot be read."""
+        try:
+            return mask_url(self.state_url)
+        except ConfigError:
+            return _spec_text(self.daemon.state)
+
+    def require_pairs(self) -> None:
+        """Raise a :class:`ConfigError` saying what is missing when there is nothing
+        to sync: commands that run pairs refuse an empty configuration."""
+        if not self.connectors:
+            raise ConfigError(
+                f"{self.path}: no connectors configured (add a [connectors.NAME] table "
+                'with a type, e.g. type = "sql", and a [pairs.NAME] table using two)'
+            )
+        if not self.pairs:
+            raise ConfigError(
+                f"{self.path}: no pairs configured (add a [pairs.NAME] table with "
+                "left = and right = naming two connectors)"
+            )
 
     def pair(self, name: str) -> PairConfig:
         """A pair by name, or a UserError naming the pairs that exist."""
@@ -212,16 +251,46 @@ def load_config(path: Path, registry: Registry | None = None) -> Config:
     """Read, parse and validate a configuration file."""
     registry = registry or default_registry()
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}); save the file as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(data, path.absolute(), registry)
+
+
+def state_url(spec: str | dict[str, str], path: Path) -> str:
+    """The state store URL ``spec`` (the ``daemon.state`` value of the configuration
+    file ``path``) names: read, normalised and checked; its secrets remembered."""
+    try:
+        text = read_secret(spec, path.parent) if isinstance(spec, dict) else spec
+        url = normalise_url(text, path.parent)
+        check_database_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: daemon.state: {exc}") from None
+    remember(url)
+    return url
+
+
+def _spec_text(spec: str | dict[str, str]) -> str:
+    if isinstance(spec, dict):
+        ((kind, name),) = spec.items()
+        return f"the URL in {kind} {name}"
+    return mask_url(spec)
 
 
 def parse_config(data: dict[str, Any], path: Path, registry: Registry) -> Config:
@@ -232,6 +301,8 @@ def parse_config(data: dict[str, Any], path: Path, registry: Registry) -> Config
         expected = "expected daemon, connectors, pairs"
         raise ConfigError(f"{path}: {unknown[0]}: unknown table ({expected})")
     daemon = _validate(path, "daemon", DaemonConfig, data.get("daemon", {}))
+    if isinstance(daemon.state, str):
+        state_url(daemon.state, path)  # a literal URL is checked now; a secret when used
     connectors = {
         name: _connector(path, name, raw, registry)
         for name, raw in _table(path, "connectors", data).items()

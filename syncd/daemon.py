@@ -121,11 +121,13 @@ class Daemon:
         self.notifier.reloading()
         try:
             fresh = load_config(self.path)
-        except ConfigError as exc:
-            log.error("config.reload_refused", error=str(exc), kept="the previous configuration")
+            fresh.require_pairs()
+        except Exception as exc:  # whatever is wrong with the new file, the old one stays
+            error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            log.error("config.reload_refused", error=error, kept="the previous configuration")
             self.notifier.send("READY=1", "STATUS=reload refused: configuration is invalid")
             return False
-        if fresh.state_url != self.config.state_url:
+        if (fresh.daemon.state, fresh.base_dir) != (self.config.daemon.state, self.config.base_dir):
             log.warning("config.state_changed", note="a new state store takes a restart")
         with self._lock:
             self.config = fresh

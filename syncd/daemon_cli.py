@@ -22,6 +22,7 @@ def run(ctx: typer.Context, config: ConfigOption = None) -> None:
     pair on its schedule and obeys pause, resume and trigger."""
     c = ctx_of(ctx)
     cfg = c.config(config)
+    cfg.require_pairs()
     configure_logging(cfg.daemon.log_format, logging.DEBUG if c.debug else logging.INFO)
     path = config_path(config or c.config_file)
     raise typer.Exit(Daemon(path, cfg).serve())

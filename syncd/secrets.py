@@ -4,7 +4,10 @@ unit puts it in ``$CREDENTIALS_DIRECTORY``).
 
 Connector settings models annotate secret fields with :data:`Secret`. The value is
 resolved while the configuration is validated and kept as a pydantic ``SecretStr``, so
-it prints as ``**********`` in reprs, logs and error messages.
+it prints as ``**********`` in reprs, logs and error messages; it is also remembered
+by :mod:`syncd.redact`, which masks it in everything the process prints. The state
+store's URL (``daemon.state``) takes the same forms through :func:`read_secret`, read
+only when the store is opened.
 """
 
 from __future__ import annotations
@@ -15,39 +18,65 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo
 
+from syncd.dburl import normalise_url
+from syncd.redact import remember
+
 
 def resolve_secret(value: Any, info: ValidationInfo) -> Any:
-    """Turn ``{env=...}`` / ``{file=...}`` into the secret's text; pass literals on."""
-    if not isinstance(value, dict):
-        return value
-    keys = set(value)
-    if keys == {"env"}:
-        name = str(value["env"])
+    """Turn ``{env=...}`` / ``{file=...}`` / ``{credential=...}`` into the secret's
+    text; pass literals on. Either way the secret is remembered, so no output of this
+    process shows it (:mod:`syncd.redact`)."""
+    if isinstance(value, dict):
+        value = read_secret(value, Path((info.context or {}).get("base_dir", ".")))
+    if isinstance(value, str):
+        remember(value)
+    return value
+
+
+def read_secret(spec: dict[str, Any], base_dir: Path) -> str:
+    """The text of a secret given as ``{ env = "VAR" }``, ``{ file = "path" }``
+    (relative to ``base_dir``) or ``{ credential = "name" }``; ``ValueError`` with
+    the reason when it cannot be read."""
+    check_secret_spec(spec)
+    ((kind, name),) = spec.items()
+    if kind == "env":
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
         return os.environ[name]
-    if keys == {"file"}:
-        base = Path((info.context or {}).get("base_dir", "."))
-        path = base / str(value["file"])
+    if kind == "file":
+        path = base_dir / name
         try:
             return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
-    if keys == {"credential"}:
-        folder = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not folder:
-            raise ValueError(
-                "CREDENTIALS_DIRECTORY is not set (a credential needs LoadCredential= "
-                "in the systemd unit)"
-            )
-        path = Path(folder) / str(value["credential"])
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read credential {path}: {exc.strerror}") from None
-    raise ValueError(
-        'a secret is a string, { env = "VAR" }, { file = "path" } or { credential = "name" }'
-    )
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read secret file {path}: {_reason(exc)}") from None
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        raise ValueError(
+            "CREDENTIALS_DIRECTORY is not set (a credential needs LoadCredential= "
+            "in the systemd unit)"
+        )
+    path = Path(folder) / name
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read credential {path}: {_reason(exc)}") from None
+
+
+def check_secret_spec(spec: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``spec`` is one of the secret forms."""
+    if len(spec) != 1 or set(spec) - _FORMS or not isinstance(next(iter(spec.values())), str):
+        raise ValueError(
+            'a secret is a string, { env = "VAR" }, { file = "path" } or { credential = "name" }'
+        )
+
+
+_FORMS = {"env", "file", "credential"}
+
+
+def _reason(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    return exc.strerror or type(exc).__name__
 
 
 Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
@@ -55,13 +84,8 @@ Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
 
 
 def resolve_sqlite_url(url: str, base_dir: Path) -> str:
-    """Make a relative SQLite path in a SQLAlchemy URL relative to ``base_dir``
-    (the configuration file's folder) instead of the process's working directory."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return url
-    rest = url[len(prefix) :]
-    if not rest or rest.startswith("/") or rest.startswith(":memory:"):
-        return url
-    path, sep, query = rest.partition("?")
-    return f"{prefix}{(base_dir / path).resolve()}{sep}{query}"
+    """A configured database URL as SQLAlchemy must read it: relative SQLite paths
+    taken from ``base_dir`` (the configuration file's folder), ``postgres://``
+    accepted, a password holding ``@`` encoded (see :func:`syncd.dburl.normalise_url`,
+    which this name is kept for)."""
+    return normalise_url(url, base_dir)

@@ -142,3 +142,36 @@ def test_unknown_pair_and_bad_usage_exit_2(demo: Path) -> None:
     assert unknown.code == 2 and "no pair named 'nope'" in unknown.err
     assert syncd("sync", config=demo).code == 2
     assert syncd("show", "999", config=demo).code == 2
+
+
+def test_an_empty_configuration_is_refused_by_run_check_and_sync(tmp_path: Path) -> None:
+    default_store = Path("/var/lib/syncd/state.db")
+    existed = default_store.exists()
+    config = tmp_path / "syncd.toml"
+    config.write_text("")
+    for command in (["check"], ["sync", "any"], ["run"]):
+        result = syncd(*command, config=config, timeout=30)
+        assert result.code == 2, (command, result.err)
+        assert result.err.count("\n") == 1 and "no connectors configured" in result.err
+    assert existed or not default_store.exists(), "an empty configuration created a store"
+
+
+def test_check_says_which_state_store_it_would_use_and_creates_none(demo: Path) -> None:
+    text = demo.read_text().replace("sqlite:///demo/state/state.db", "sqlite:///new/state.db")
+    demo.write_text(text)
+    store = demo.parent / "new" / "state.db"
+    result = syncd("check", "--json", config=demo)
+    assert result.code == 0, result.err
+    state = result.json()["state"]
+    assert state["ok"] and state["url"] == f"sqlite:///{store}"
+    assert "does not exist yet" in state["detail"]
+    assert not store.parent.exists()
+    text_output = syncd("check", config=demo).out
+    assert f"state store sqlite:///{store}: does not exist yet" in text_output
+    assert syncd("sync", "crm-books", config=demo).code == 1  # the demo's refused contact
+    assert "state store" in syncd("check", config=demo).out and store.exists()
+    (demo.parent / "blocker").write_text("a file where a folder must be")
+    demo.write_text(text.replace("sqlite:///new/state.db", "sqlite:///blocker/state.db"))
+    blocked = syncd("check", "--json", config=demo)
+    assert blocked.code == 1 and not blocked.json()["state"]["ok"]
+    assert "is not a directory" in blocked.json()["state"]["detail"]

@@ -159,6 +159,50 @@ def test_sighup_reloads_and_refuses_a_broken_configuration(daemon: Daemon, demo:
     assert daemon.stop() == 0
 
 
+BROKEN_FILES: dict[str, Callable[[Path, str], None]] = {
+    "not UTF-8": lambda path, good: path.write_bytes(good.encode() + b"# caf\xe9\n"),
+    "not TOML": lambda path, good: path.write_text(good + "broken =\n"),
+    "empty": lambda path, good: path.write_text(""),
+    "a directory": lambda path, good: (path.unlink(), path.mkdir()),
+}
+
+
+def test_a_file_that_is_not_utf8_at_start_is_one_line_and_exit_2(demo: Path) -> None:
+    BROKEN_FILES["not UTF-8"](demo, demo.read_text())
+    done = syncd("run", config=demo, timeout=30)
+    assert done.code == 2, done.err
+    assert done.err.count("\n") == 1 and "internal" not in done.err
+    assert f"{demo}: not UTF-8 text: byte 0xe9 at offset" in done.err
+
+
+def test_sighup_refuses_every_kind_of_broken_file_and_keeps_running(
+    daemon: Daemon, demo: Path
+) -> None:
+    until(lambda: daemon.runs(), what="a first run")
+    good = demo.read_text()
+    for number, (broken, make) in enumerate(sorted(BROKEN_FILES.items()), 1):
+        make(demo, good)
+        daemon.signal(signal.SIGHUP)
+        until(
+            lambda n=number: daemon.text().count("config.reload_refused") >= n,
+            what=f"the refusal of a file that is {broken}",
+        )
+        assert daemon.proc.poll() is None, f"the daemon stopped on a file that is {broken}"
+        if demo.is_dir():
+            demo.rmdir()
+        demo.write_text(good)
+    refused = [line for line in daemon.text().splitlines() if "config.reload_refused" in line]
+    assert "not UTF-8 text" in refused[sorted(BROKEN_FILES).index("not UTF-8")]
+    assert "no connectors configured" in refused[sorted(BROKEN_FILES).index("empty")]
+    # the old configuration stayed in force all along, and a good file is taken again
+    count = len(daemon.runs())
+    until(lambda: len(daemon.runs()) > count, what="runs after the refused reloads")
+    demo.write_text(good.replace('every = "1s"', 'every = "2s"'))
+    daemon.signal(signal.SIGHUP)
+    until(lambda: "config.reloaded" in daemon.text(), what="the reload of a good file")
+    assert daemon.stop() == 0
+
+
 def test_a_dead_connector_fails_its_runs_not_the_daemon_and_no_secret_is_logged(
     demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
