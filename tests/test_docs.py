@@ -360,14 +360,30 @@ def test_readme_stays_a_landing_page(pages: Pages) -> None:
     assert lines <= 250, f"README.md has {lines} lines: move reference text to docs/"
 
 
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped,
+    spaces as hyphens."""
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        for _level, heading in _HEADING.findall(_without_code(text))
+    }
+
+
+def _without_code(text: str) -> str:
+    return re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
 def test_links_between_pages_resolve(pages: Pages) -> None:
     broken = []
     for page, text in pages.items():
-        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text):
             if "://" in target or target.startswith("mailto:"):
                 continue
-            if not (ROOT / page).parent.joinpath(target).exists():
+            path = (ROOT / page).parent.joinpath(target) if target else ROOT / page
+            if not path.exists():
                 broken.append(f"{page}: link to {target}")
+            elif anchor and path.suffix == ".md" and anchor not in anchors(path.read_text()):
+                broken.append(f"{page}: link to {target}#{anchor}: no such heading")
     assert not broken, "broken links:\n  " + "\n  ".join(broken)
 
 
