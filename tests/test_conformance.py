@@ -62,7 +62,7 @@ class TestSqlConnector(ConnectorConformance):
         if world.url.startswith("mysql"):
             pytest.skip(
                 "the test table's DATETIME keeps whole seconds, so two writes in one second "
-                "share a version (see the README: use DATETIME(6) for updated_at)"
+                "share a version (see docs/connectors/sql.md: use DATETIME(6))"
             )
         super().test_versions_change_on_update_and_stale_writes_are_refused(connector)
 

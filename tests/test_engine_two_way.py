@@ -343,7 +343,7 @@ def test_failed_write_back_is_retried_and_nothing_is_lost(tmp_path: Path, store:
 
 
 def test_the_readme_worked_example(tmp_path: Path, store: Store) -> None:
-    """The example in the README's "Two-way sync" section, exactly."""
+    """The worked example of docs/rules.md (rule 26), exactly."""
     cfg, left, right = setup(tmp_path, conflict="right")
     ann = {"email": "ann@x.org", "phone": "100", "title": "CFO", "last_name": "Archer"}
     lid = left.put("contact", ann)
