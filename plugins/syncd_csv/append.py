@@ -24,7 +24,7 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from syncd.fsutil import fsync_directory, write_bytes
+from syncd.fsutil import PRIVATE_MODE, fsync_directory, write_bytes
 
 _MAGIC = b"syncd-csv-append 1"
 
@@ -38,8 +38,9 @@ def append_bytes(path: Path, size: int, data: bytes) -> None:
     """Append ``data`` to ``path``, whose current size is ``size``, atomically."""
     journal = journal_path(path)
     header = b"%s %d %d\n" % (_MAGIC, size, len(data))
-    fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
     try:
+        os.fchmod(fd, PRIVATE_MODE)
         os.write(fd, header)
         write_bytes(fd, data)
         os.fsync(fd)

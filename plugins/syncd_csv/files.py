@@ -14,14 +14,14 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from syncd.connector import ConfigurationError
-from syncd.fsutil import WRITE_CHUNK, fsync_directory
+from syncd.fsutil import PRIVATE_MODE, WRITE_CHUNK, fsync_directory
 from syncd_csv.append import recover
 
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
@@ -283,8 +283,10 @@ class AtomicFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-        # 0o666 lets the umask decide, as for any new file; mkstemp would force 0o600.
-        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        # Owner-only whatever the umask: the file holds contact data. A file that is
+        # replaced passes its own mode on (see commit).
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+        os.fchmod(fd, PRIVATE_MODE)  # a umask such as 0o277 would take more away
         # closed by commit or discard; its buffer holds one WRITE_CHUNK
         self.out: BinaryIO = open(fd, "wb", buffering=WRITE_CHUNK)  # noqa: SIM115
         #: Set when the new content turned out equal to the old: nothing is replaced.
@@ -328,19 +330,24 @@ def atomic_write(path: Path) -> Iterator[AtomicFile]:
 
 
 class RowWriter:
-    """Writes a CSV file's new content: rows as cells through the csv module (minimal
+    """Writes a CSV file's new content: rows as cells (see :func:`encode_rows`: minimal
     quoting, the file's line terminator), and records read from the old file copied
     verbatim as their raw text, so untouched rows keep every byte."""
 
     def __init__(self, text: io.TextIOWrapper, delimiter: str, fmt: Format) -> None:
         self._text = text
-        self._csv = csv.writer(text, delimiter=delimiter, lineterminator=fmt.lineterminator)
+        self._delimiter = delimiter
         self._terminator = fmt.lineterminator
         #: ``write(raw)``: copy raw record text (see :meth:`end_raw`).
         self.write = text.write
-        #: ``writerow(cells)`` / ``writerows(rows)``: write rows of cells.
-        self.writerow = self._csv.writerow
-        self.writerows = self._csv.writerows
+
+    def writerow(self, row: Sequence[str]) -> None:
+        """Write one row of cells."""
+        self._text.write(encode_rows([row], self._delimiter, self._terminator))
+
+    def writerows(self, rows: Iterable[Sequence[str]]) -> None:
+        """Write rows of cells."""
+        self._text.write(encode_rows(list(rows), self._delimiter, self._terminator))
 
     def end_raw(self, last: str | None) -> None:
         """After raw copies whose last record was ``last``: add the line break the
@@ -350,20 +357,32 @@ class RowWriter:
 
 
 def encode_rows(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) -> str:
-    """Rows as the csv module writes them (minimal quoting, ``terminator`` after each).
+    """Rows as CSV text with minimal quoting and ``terminator`` after each.
 
-    Most rows need no quoting: no cell holds the delimiter, a quote or a line break.
-    Those are joined directly, which gives the csv module's very text five times
-    quicker (a first export writes every row of the file); anything else goes through
-    the csv module."""
+    A cell is quoted when it holds the delimiter, a quote or a line break of either
+    kind (``\r`` or ``\n``, whatever the file's terminator: the csv module quotes only
+    the characters of its own terminator, so a bare ``\r`` in an LF file would split
+    the row when read back), and so is a row that is one empty cell. Most rows need
+    no quoting at all: those are joined directly, checked for a whole batch at once
+    (a first export writes every row of the file)."""
     if not rows:
         return ""
     lines = _plain_lines(rows, delimiter)
-    if lines is not None:
-        return terminator.join(lines) + terminator
-    out = io.StringIO(newline="")
-    csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
-    return out.getvalue()
+    if lines is None:
+        lines = [_quoted_line(row, delimiter) for row in rows]
+    return terminator.join(lines) + terminator
+
+
+def _quoted_line(row: Sequence[str], delimiter: str) -> str:
+    """One row's cells joined by ``delimiter``, each quoted where it must be."""
+    if len(row) == 1 and not row[0]:
+        return '""'  # else the row would read back as a blank line
+    return delimiter.join(
+        '"' + cell.replace('"', '""') + '"'
+        if '"' in cell or delimiter in cell or "\n" in cell or "\r" in cell
+        else cell
+        for cell in row
+    )
 
 
 def encode_each(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) -> list[str]:
