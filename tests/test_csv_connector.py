@@ -380,7 +380,7 @@ def test_flush_replaces_the_file_atomically(tmp_path: Path) -> None:
     conn.update("contact", [Update("1", {"email": "b@x.org"})])
     conn.flush()
     assert path.stat().st_ino != inode
-    assert sorted(os.listdir(path.parent)) == ["contacts.csv"]
+    assert sorted(os.listdir(path.parent)) == [".contacts.csv.lock", "contacts.csv"]
 
 
 def test_a_run_that_writes_nothing_leaves_files_untouched(tmp_path: Path) -> None:
@@ -396,7 +396,7 @@ def test_a_run_that_writes_nothing_leaves_files_untouched(tmp_path: Path) -> Non
     conn.create("contact", [Create("k", {"email": "k@x.org"})])
     conn.close()  # unflushed writes are discarded
     assert snapshot(path) == before
-    assert sorted(os.listdir(path.parent)) == ["contacts.csv"]
+    assert sorted(os.listdir(path.parent)) == [".contacts.csv.lock", "contacts.csv"]
 
 
 def test_bom_and_line_terminator_are_kept(tmp_path: Path) -> None:
@@ -505,14 +505,14 @@ def test_creates_are_appended_in_place(tmp_path: Path) -> None:
     conn.flush()
     assert path.stat().st_ino == inode
     assert path.read_bytes() == (CONTACTS + "1,a@x.org\r\nk,k@x.org,,,,,\r\n").encode()
-    assert [p.name for p in path.parent.iterdir()] == ["contacts.csv"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".contacts.csv.lock", "contacts.csv"]
 
 
 def interrupted_append(monkeypatch: pytest.MonkeyPatch, conn: CsvConnector, part: int) -> None:
     """Flush a create, dying after ``part`` bytes of it reached the file itself."""
     from syncd_csv import append
 
-    def die(path: Path, size: int, data: bytes) -> None:
+    def die(path: Path, size: int, data: bytes, *_: object) -> None:
         with path.open("r+b") as handle:
             handle.seek(size)
             handle.write(data[:part])

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from syncd.connector import ConfigurationError
 from syncd.fsutil import PRIVATE_MODE, WRITE_CHUNK, fsync_directory
 from syncd_csv.append import recover
+from syncd_csv.guard import FileToken, file_token, same_version
 
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
 DEFAULT_LINETERMINATOR = "\r\n"
@@ -32,9 +33,6 @@ _SNIFF_BYTES = 1 << 16
 #: (1 MiB blocks made the id scan a fifth slower).
 BLOCK = 1 << 18
 _COPY_CHUNK = 1 << 20
-
-#: What identifies one version of a file: (mtime_ns, size, inode), None when missing.
-FileToken = tuple[int, int, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +56,6 @@ class Format:
         else:
             terminator = DEFAULT_LINETERMINATOR
         return cls(bom=head.startswith(codecs.BOM_UTF8), lineterminator=terminator)
-
-
-def file_token(stat: os.stat_result | None) -> FileToken:
-    """The version stamp of a file as :func:`os.stat` saw it (None when missing)."""
-    if stat is None:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def stat_file(path: Path) -> os.stat_result | None:
@@ -144,6 +135,10 @@ class CsvSource:
             if not blank(raw):
                 self.header = cells_of(raw, cells, delimiter)
                 break
+
+    def fileno(self) -> int:
+        """The descriptor of the file as opened (the version being read)."""
+        return self._text.buffer.fileno()
 
     def read_bytes(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes of the file at ``offset``, from the file as opened (the
@@ -280,8 +275,10 @@ class AtomicFile:
     Use it through :func:`atomic_write`; set ``unchanged`` to keep the original.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, expect: FileToken) -> None:
         self.path = path
+        #: The version of ``path`` this file may replace (None: there must be none).
+        self.expect = expect
         self.temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
         # Owner-only whatever the umask: the file holds contact data. A file that is
         # replaced passes its own mode on (see commit).
@@ -293,12 +290,15 @@ class AtomicFile:
         self.unchanged = False
 
     def commit(self) -> None:
-        """Make the written bytes durable and put them in place of the original."""
+        """Make the written bytes durable and put them in place of the original,
+        provided that is still the version ``expect`` stamps (else
+        :class:`~syncd_csv.guard.FileChanged`, and the original stays)."""
         self.out.flush()
         os.fsync(self.out.fileno())
         self.out.close()
         with suppress(FileNotFoundError):
             shutil.copymode(self.path, self.temp)
+        same_version(self.path, self.expect)
         os.replace(self.temp, self.path)
         fsync_directory(self.path.parent)
 
@@ -310,10 +310,11 @@ class AtomicFile:
 
 
 @contextmanager
-def atomic_write(path: Path) -> Iterator[AtomicFile]:
-    """Write a replacement for ``path``: committed when the block ends normally (unless
-    marked ``unchanged``), discarded when it raises, so no temporary file is left."""
-    atomic = AtomicFile(path)
+def atomic_write(path: Path, expect: FileToken) -> Iterator[AtomicFile]:
+    """Write a replacement for the version ``expect`` of ``path`` (None: a new file):
+    committed when the block ends normally (unless marked ``unchanged``) and ``path``
+    is still that version, discarded otherwise, so no temporary file is left."""
+    atomic = AtomicFile(path, expect)
     try:
         yield atomic
     except BaseException:
