@@ -50,7 +50,15 @@ class Reader:
         """Every live row, ordered by id. The last page carries the newest (stamp, id)
         seen when the listing started, where a later incremental read resumes."""
         end = cursor.encode(self._settled(self._newest()))
-        base = self._select().where(self.table.live()).order_by(self.table.id)
+        live = self._select().where(self.table.live())
+        if self.table.id.nullable:
+            # rows without an id, each refused by the engine, up to a page of them; the
+            # pages by id below cannot hold them (no NULL is greater than an id)
+            nulls = self.db.rows(live.where(self.table.id.is_(None)).limit(self.page_size))
+            if nulls:
+                yield Page(records=[self.table.record(row) for row in nulls], full=True)
+            live = live.where(self.table.id.is_not(None))
+        base = live.order_by(self.table.id)
         after: Any = None
         while True:
             query = base if after is None else base.where(self.table.id > after)

@@ -116,8 +116,12 @@ class EntityTable:
         }
         for name, pos in self._other_positions:
             fields[name] = read_value(name, row[pos])
-        # positional (id, fields, version, modified_at): built for every row read
-        return Record(str(row[0]), fields, version_of(stamp), modified_at(stamp))
+        # positional (id, fields, version, modified_at): built for every row read; a
+        # NULL id is no id (the engine refuses the record), not the text "None"
+        rid = row[0]
+        return Record(
+            "" if rid is None else str(rid), fields, version_of(stamp), modified_at(stamp)
+        )
 
     def key(self, record_id: str) -> Any:
         """A record id as the id column's value, or None when it cannot be one (then

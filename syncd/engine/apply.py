@@ -275,6 +275,11 @@ class Applier:
             self._fail(commit, op, "refuse", RecordError(ErrorKind.INVALID, op.reason or ""))
         elif op.kind == "wait":
             self.counts["skipped"] += 1
+        elif op.kind == "unreadable":
+            self._item(commit, op, "read", "failed", error=f"{ErrorKind.INVALID}: {op.reason}")
+            self.counts["failed"] += 1
+        elif op.kind == "suspect":
+            self._item(commit, op, "read", "warning", {"warning": op.reason})
         elif op.kind == "skip":
             if op.binding is not None:
                 if op.source_fields is not None:

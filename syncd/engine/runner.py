@@ -22,6 +22,7 @@ from syncd.engine.plan import Flow, Op, Planner
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
+from syncd.engine.screen import ListingScreen
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.state import Store
@@ -308,32 +309,40 @@ class _EntityRun:
         cursor = None if full else store.cursor(flow.pair, flow.source_side, self.entity)
         track = store.has_bindings(flow.pair, self.entity)
         self.planner.fresh = None if track else set()
-        seen: set[str] = set()
+        screen = ListingScreen(self.entity)
         complete = True
         threshold = max(1, flow.target.batch_size)
         for page in flow.source.changes(self.entity, cursor, full=full):
             complete = complete and page.full
-            if track and page.full:
-                seen.update(r.id for r in page.records)
-            ids = [r.id for r in page.records] + page.deleted
+            screened = screen.page(page)
+            ids = [r.id for r in screened.records] + list(screened.deleted)
             if self.pending_ids.intersection(ids):
                 self.flush()
-            planned = self.planner.plan(page.records, page.deleted)
+            planned = self.planner.plan(screened.records, screened.deleted)
+            self.pending.extend(screened.ops)
             self.pending.extend(planned)
             self.pending_writes += sum(
                 1 for op in planned if op.send or op.kind in ("create", "delete")
             )
             self.pending_ids.update(ids)
-            self.pending_records += len(ids)
-            if page.cursor is not None:
+            self.pending_records += len(ids) + len(screened.ops)
+            if page.cursor is not None and not screen.damaged:
                 self.cursor = page.cursor
             self._progress(len(ids))
             if self.pending_writes >= threshold or self.pending_records >= MAX_PENDING_RECORDS:
                 self.flush()
         self.flush()
         self.planner.fresh = None
-        if complete and track:
-            self._infer_deletions(seen)
+        if screen.damaged:
+            log.warning(
+                "listing.damaged",
+                pair=flow.pair,
+                side=flow.source_side,
+                entity=self.entity,
+                note="records could not be read: no deletion inferred, cursor kept",
+            )
+        elif complete and track:
+            self._infer_deletions(screen.listed)
 
     def process(self, records: list[Record], deleted: list[str], *, force: bool = False) -> None:
         """Plan and apply records outside the change feed (retries, one record)."""

@@ -20,6 +20,7 @@ from syncd.connector import (
     Create,
     Delete,
     ErrorKind,
+    ListingProblem,
     Page,
     Record,
     RecordError,
@@ -52,6 +53,12 @@ class MemorySystem:
         self.down = False
         #: Record id (or create key) -> error returned instead of writing it.
         self.write_errors: dict[str, RecordError] = {}
+        #: (entity, record id) -> why the record cannot be read: listings report it as a
+        #: :class:`ListingProblem` instead of listing it.
+        self.unreadable: dict[tuple[str, str], str] = {}
+        #: (entity, record id) -> why a listing distrusts the record: it is listed, with
+        #: a warning :class:`ListingProblem`.
+        self.suspect: dict[tuple[str, str], str] = {}
         #: Counts of records written per operation, for "the second run writes nothing".
         self.writes: dict[str, int] = {"create": 0, "update": 0, "delete": 0}
 
@@ -159,11 +166,9 @@ class MemoryConnector(Connector):
             for start in range(0, len(ids), size):
                 chunk = ids[start : start + size]
                 last = start + size >= len(ids)
-                yield Page(
-                    records=[self.system.record(entity, i) for i in chunk],
-                    cursor=end if last else None,
-                    full=True,
-                )
+                page = Page(cursor=end if last else None, full=True)
+                self._list(page, entity, chunk)
+                yield page
             return
         since = int(cursor)
         latest: dict[str, int] = {}
@@ -179,12 +184,22 @@ class MemoryConnector(Connector):
             page = Page(cursor=str(chunk[-1][1]))
             if start + size >= len(ordered):
                 page.cursor = str(self.system.seq)
-            for rid, _ in chunk:
-                if rid in self.system.tables[entity]:
-                    page.records.append(self.system.record(entity, rid))
-                else:
-                    page.deleted.append(rid)
+            live = [rid for rid, _ in chunk if rid in self.system.tables[entity]]
+            page.deleted.extend(rid for rid, _ in chunk if rid not in self.system.tables[entity])
+            self._list(page, entity, live)
             yield page
+
+    def _list(self, page: Page, entity: str, ids: Sequence[str]) -> None:
+        """Put the records ``ids`` on ``page``, the unreadable ones as problems."""
+        for rid in ids:
+            reason = self.system.unreadable.get((entity, rid))
+            if reason is not None:
+                page.problems.append(ListingProblem(f"{entity} {rid}", reason, rid))
+                continue
+            page.records.append(self.system.record(entity, rid))
+            doubt = self.system.suspect.get((entity, rid))
+            if doubt is not None:
+                page.problems.append(ListingProblem(f"{entity} {rid}", doubt, rid, warning=True))
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         self._alive()
