@@ -140,9 +140,11 @@ class CsvConnector(Connector):
                 and previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]
             ):
                 previous = None  # another mapping: its digests say nothing of these records
-            listing = ChangeListing(layout, source, previous.rows if previous is not None else {})
+            listing = ChangeListing(
+                layout, source, previous.rows if previous is not None else {}, self._shown(entity)
+            )
             yield from self._pages(
-                listing.records(),
+                listing,
                 lambda: RowDigests(stamp, listing.digests).encode(),
                 deleted=listing.vanished if previous is not None else None,
             )
@@ -272,23 +274,35 @@ class CsvConnector(Connector):
 
     def _pages(
         self,
-        records: Iterable[Record],
+        listing: ChangeListing,
         cursor: Callable[[], str],
         deleted: Callable[[], list[str]] | None = None,
     ) -> Iterator[Page]:
-        """Cut records into pages: complete-listing pages, or (with ``deleted``)
-        pages of changes. Only the last page carries the cursor and the deletions,
-        both known once every row has been read."""
+        """Cut the listing's records into pages: complete-listing pages, or (with
+        ``deleted``) pages of changes, each with the problems noted while its records
+        were read. Only the last page carries the cursor and the deletions, both
+        known once every row has been read; a listing with rows it could not read
+        has neither, and is not complete (the engine then keeps the old cursor, and
+        the next run reads the file again)."""
         size = self.settings.page_size
         complete = deleted is None
+        problems = listing.problems
+        reported = 0
         page: list[Record] = []
-        for record in records:
+        for record in listing.records():
             if len(page) == size:
-                yield Page(records=page, full=complete)
+                yield Page(records=page, full=complete, problems=problems[reported:])
+                reported = len(problems)
                 page = []
             page.append(record)
-        gone = deleted() if deleted is not None else []
-        yield Page(records=page, deleted=gone, cursor=cursor(), full=complete)
+        sound = listing.sound
+        yield Page(
+            records=page,
+            deleted=deleted() if deleted is not None and sound else [],
+            cursor=cursor() if sound else None,
+            full=complete and sound,
+            problems=problems[reported:],
+        )
 
     def _scan(self, entity: str, ids: Iterable[str]) -> tuple[Layout, dict[str, list[str]]]:
         """The raw rows of ``ids`` (first match), read in one pass over the file unless

@@ -75,6 +75,14 @@ def byte_length(raw: str) -> int:
     return len(raw) if raw.isascii() else len(raw.encode())
 
 
+def physical_lines(raw: str) -> int:
+    """How many lines of the file a record's raw text spans."""
+    if not raw:
+        return 0
+    breaks = raw.count("\n") + raw.count("\r") - raw.count("\r\n")
+    return breaks + (0 if raw.endswith(("\n", "\r")) else 1)
+
+
 def blank(raw: str) -> bool:
     """True for a record that is only a line break (the csv module reads it as ``[]``)."""
     return not raw.rstrip("\r\n")
@@ -130,8 +138,11 @@ class CsvSource:
         self.header: list[str] | None = None
         #: The byte offset of the first data record (after the header).
         self.data_start = len(codecs.BOM_UTF8) if self.format.bom else 0
+        #: The number of the line the first data record starts on (from 1).
+        self.data_line = 1
         for raw, cells in self.records:
             self.data_start += byte_length(raw)
+            self.data_line += physical_lines(raw)
             if not blank(raw):
                 self.header = cells_of(raw, cells, delimiter)
                 break
@@ -216,6 +227,11 @@ class CsvSource:
         if cells is None:  # cannot happen: the slot holds a non-empty line
             cells = []
         return (line + "".join(captured) if captured else line), cells
+
+    @property
+    def continued(self) -> int:
+        """How many lines after its first the record :meth:`quoted` read last spans."""
+        return len(self._captured)
 
     def _split(self) -> Iterator[tuple[str, list[str] | None]]:
         quoted = self.quoted
