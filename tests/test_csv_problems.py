@@ -92,6 +92,17 @@ def test_a_stray_quote_with_no_other_quote_after_it(tmp_path: Path) -> None:
     damaged(pages)
 
 
+def test_a_stray_quote_that_swallows_more_than_the_csv_modules_limit(tmp_path: Path) -> None:
+    """The csv module refuses a cell over 128 KiB: the rows before it are listed, the
+    problem is reported where the cell starts, and the listing stops there."""
+    write(tmp_path, stray(rows(20_000), 1))
+    pages = listing(tmp_path)
+    assert ids(pages) == ["1"]
+    (problem,) = problems(pages)
+    assert problem.where == "books/contacts.csv line 3" and "field limit" in problem.reason
+    damaged(pages)
+
+
 def test_an_unclosed_quote_on_the_last_line(tmp_path: Path) -> None:
     write(tmp_path, [*rows(3), '4,"p4@x.org,First4'])
     pages = listing(tmp_path)

@@ -9,6 +9,7 @@ files go through the csv module a line at a time.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -99,7 +100,12 @@ class ChangeListing:
             start = line
             cells = None
             if '"' in raw:
-                raw, cells = quoted(raw)
+                try:
+                    raw, cells = quoted(raw)
+                except csv.Error as exc:  # a cell beyond the csv module's size limit
+                    reason = f"a quoted cell from here cannot be read ({exc}): a stray quote?"
+                    self.problems.append(ListingProblem(f"{self.where} line {start}", reason))
+                    return  # where the next record starts is unknown
                 line += source.continued
             key = blake2b(raw.encode(), digest_size=DIGEST_SIZE).digest()
             known = known_get(key)
