@@ -41,7 +41,8 @@ def append_bytes(path: Path, data: bytes, expect: FileToken) -> None:
     """Append ``data`` to ``path`` atomically, provided the file is still the version
     ``expect`` stamps when the bytes are about to be written (else
     :class:`~syncd_csv.guard.FileChanged`, with the file untouched)."""
-    assert expect is not None
+    if expect is None:  # there is no file to append to any more
+        raise FileChanged(path)
     size = expect[1]
     journal = journal_path(path)
     header = b"%s %d %d\n" % (_MAGIC, size, len(data))
