@@ -4,8 +4,6 @@ listings, and record the run with its counts."""
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -132,7 +130,6 @@ class PairRunner:
         started = time.monotonic()
         run_id = None
         if not dry_run:
-            self._claim(pair.name)
             run_id = self.store.start_run(pair.name, trigger, pair.mode, full)
         bound = log.bind(pair=pair.name, run_id=run_id, trigger=trigger, full=full)
         bound.info("run.start")
@@ -173,18 +170,6 @@ class PairRunner:
             **result.counts,
         )
 
-    def _claim(self, pair: str) -> None:
-        stale = []
-        host = socket.gethostname()
-        for run in self.store.running(pair):
-            if run["host"] == host and run["pid"] and _alive(run["pid"]):
-                raise UserError(
-                    f"pair {pair} is already running (run {run['id']}, pid {run['pid']})"
-                )
-            if run["host"] == host:
-                stale.append(run["id"])
-        self.store.mark_interrupted(stale)
-
     def _sync_all(self, run: _Run, full: bool) -> None:
         for entity in run.pair.entities:
             for side in run.pair.sources():
@@ -197,18 +182,6 @@ class PairRunner:
                 entity_run.read_changes(full)
                 if full and not flow.two_way:
                     entity_run.check_target_deletions()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Run:

@@ -26,6 +26,8 @@ from sqlalchemy import (
     text,
 )
 
+from syncd.errors import UserError
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
@@ -65,6 +67,25 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def check_current(engine: Engine, shown: str) -> None:
+    """Refuse, in one line, a store whose schema is not this syncd's (a read-only
+    store cannot be upgraded); ``shown`` names the store in the message."""
+    revision = current_revision(engine)
+    if revision == HEAD:
+        return
+    if revision is None:
+        raise UserError(f"the state store {shown} holds no syncd schema yet: run a sync first")
+    if revision < HEAD:
+        raise UserError(
+            f"the state store {shown} has schema {revision}, older than this syncd's {HEAD}:"
+            " a command that writes (syncd sync, syncd run) upgrades it"
+        )
+    raise UserError(
+        f"the state store {shown} has schema {revision}, newer than this syncd's {HEAD}:"
+        " upgrade syncd"
+    )
 
 
 def create_fresh(engine: Engine) -> bool:
