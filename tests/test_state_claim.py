@@ -8,16 +8,18 @@ there: it waits for the first's claim and then finds it running.
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 
-from conftest import make_config, systems
+from conftest import MYSQL_ENV, make_config, systems
 from syncd.engine import PairRunner, RunResult
 from syncd.errors import UserError
 from syncd.state import Store
@@ -25,11 +27,28 @@ from syncd.state import Store
 PAIR = {"mode": "export", "match": {"contact": ["email"]}}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database for one test, dropped afterwards."""
+    base = os.environ.get(MYSQL_ENV)
+    if not base:
+        pytest.skip(f"set {MYSQL_ENV} (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
+    name = f"syncd_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+    fixture = {"postgresql": "postgres_url", "mysql": "mysql_url"}[request.param]
+    return str(request.getfixturevalue(fixture))
 
 
 def hold_before_inserting_a_run(store: Store, barrier: threading.Barrier) -> None:
@@ -89,3 +108,30 @@ def test_two_runners_racing_for_one_pair_one_runs_and_one_is_refused(
     assert ran[0].status == "ok" and ran[0].counts["created"] == 20
     assert len(right.rows("contact")) == 20
     assert [r["status"] for r in two_stores[0].runs("p")] == ["ok"]
+
+
+def test_stores_opened_together_on_a_new_database_build_its_schema_once(url: str) -> None:
+    """Processes started together on a new store each find it empty: one builds the
+    schema, the others wait for it and use it."""
+    barrier = threading.Barrier(6, timeout=10)
+    outcomes: list[Store | Exception] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(Store(url))
+        except Exception as exc:  # the outcome is what the test looks at
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    stores = [o for o in outcomes if isinstance(o, Store)]
+    try:
+        assert len(stores) == 6, outcomes
+        assert stores[0].start_run("p", "cli", "export", False) == 1
+    finally:
+        for store in stores:
+            store.close()

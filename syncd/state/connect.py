@@ -12,8 +12,7 @@ who may read the file but not write it can still look at it.
 Servers: connections are checked before use, named ``syncd-<pid>`` for PostgreSQL's
 ``pg_stat_activity``, and a read-only store's sessions refuse writes.
 
-Every engine hides statement parameters and reports its errors as
-:class:`~syncd.state.errors.StoreError`.
+Every engine hides statement parameters: an error's text never holds record values.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ from urllib.parse import quote
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from syncd.state import errors
-
 #: Execution option: begin the connection's transactions with ``BEGIN IMMEDIATE``
 #: on SQLite (other databases ignore it).
 IMMEDIATE = "syncd_begin_immediate"
@@ -39,11 +36,8 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     that nothing can be written (and nothing needs to be writable)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(parsed, readonly)
-    else:
-        engine = _server_engine(parsed, readonly)
-    errors.install(engine)
-    return engine
+        return _sqlite_engine(parsed, readonly)
+    return _server_engine(parsed, readonly)
 
 
 def sqlite_path(url: URL) -> Path | None:

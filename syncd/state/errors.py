@@ -2,17 +2,24 @@
 
 SQLAlchemy's exceptions render the statement and its parameters: a batch's contact
 data would reach stderr, the log and the run history. The store's engines hide
-parameters, and a ``handle_error`` hook replaces each database error with a
-:class:`StoreError` naming its cause (disk full, connection lost, database locked,
-read-only) or, for anything else, the driver's exception class and the first line of
-its message, which carries no SQL.
+parameters, and every public method of the store (:func:`translated`) turns a
+database error into a :class:`StoreError` naming its cause (disk full, connection
+lost, database locked, read-only) or, for anything else, the driver's exception
+class and the first line of its message, which carries no SQL. (An engine-wide
+``handle_error`` hook cannot do it: SQLAlchemy's own reflection catches some
+database errors, e.g. MariaDB's "no such table", and must still see them.)
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, event
-from sqlalchemy.engine import ExceptionContext
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
 
 #: What a failure was, for callers that act on it (``kind`` of :class:`StoreError`).
 FULL, LOST, LOCKED, READONLY, INTEGRITY, OTHER = (
@@ -101,12 +108,41 @@ def _kind(error: BaseException, dialect: str) -> str:
     return OTHER
 
 
-def _on_error(context: ExceptionContext) -> BaseException | None:
-    if context.is_pre_ping or not isinstance(context.sqlalchemy_exception, DBAPIError):
-        return None
-    return classify(context.original_exception, context.dialect.name, context.is_disconnect)
+def from_dbapi(error: DBAPIError, dialect: str) -> StoreError:
+    """The :class:`StoreError` for an error SQLAlchemy raised on ``dialect``."""
+    return classify(error.orig, dialect, error.connection_invalidated)
 
 
-def install(engine: Engine) -> None:
-    """Make every database error raised through ``engine`` a :class:`StoreError`."""
-    event.listen(engine, "handle_error", _on_error, retval=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translated(cls: type[T]) -> type[T]:
+    """Class decorator: a database error raised by a public method of ``cls`` (a
+    generator's too) becomes a :class:`StoreError`; instances have an ``engine``."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(member):
+            continue
+        setattr(cls, name, _translating(member))
+    return cls
+
+
+def _translating(function: F) -> F:
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return (yield from function(*args, **kwargs))
+            except DBAPIError as exc:
+                raise from_dbapi(exc, args[0].engine.dialect.name) from exc
+
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except DBAPIError as exc:
+            raise from_dbapi(exc, args[0].engine.dialect.name) from exc
+
+    return call  # type: ignore[return-value]

@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from syncd.errors import UserError
 from syncd.jsontext import decode
 from syncd.sqlbulk import insert_rows, insert_tuples, update_tuples
 from syncd.state.claim import claim, ensure_pair_state, interrupt
 from syncd.state.connect import make_engine
-from syncd.state.errors import INTEGRITY, StoreError
+from syncd.state.errors import INTEGRITY, StoreError, from_dbapi, translated
 from syncd.state.items import PlainItem, pack_items, unpack_items
 from syncd.state.migrate import check_current, upgrade
 from syncd.state.models import (
@@ -167,6 +168,7 @@ def _chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
+@translated
 class Store:
     """All reads and writes of syncd's state, for one pair at a time or for the CLI.
 
@@ -184,9 +186,10 @@ class Store:
                 check_current(self.engine, self.shown_url)
             elif migrate:
                 upgrade(self.engine)
-        except StoreError as exc:
+        except DBAPIError as exc:
             self.engine.dispose()
-            raise UserError(f"cannot open the state store {self.shown_url}: {exc.reason}") from None
+            reason = from_dbapi(exc, self.engine.dialect.name).reason
+            raise UserError(f"cannot open the state store {self.shown_url}: {reason}") from None
 
     @property
     def shown_url(self) -> str:
