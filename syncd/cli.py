@@ -26,6 +26,7 @@ from syncd.errors import UserError
 from syncd.plugins import default_registry
 from syncd.progress import run_with_progress
 from syncd.render import counts_text, err, print_json, table, when
+from syncd.state.errors import StoreError
 
 app = typer.Typer(
     name="syncd",
@@ -427,6 +428,11 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print(f"syncd: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except StoreError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"syncd: {exc}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         if debug:
             traceback.print_exc()

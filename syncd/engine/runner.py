@@ -23,6 +23,7 @@ from syncd.engine.rules import EntityRules, entity_rules
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.state import Store
+from syncd.state.errors import StoreError
 from syncd.state.store import COUNTS, other
 
 Progress = Callable[[str, int], None]
@@ -148,6 +149,9 @@ class PairRunner:
         except ConnectorError as exc:
             result.status = "failed"
             result.error = f"{type(exc).__name__}: {exc}"
+        except StoreError as exc:
+            result.status = "failed"
+            result.error = str(exc)
         except Exception as exc:
             result.status = "failed"
             result.error = f"internal error: {type(exc).__name__}: {exc}"
@@ -160,7 +164,16 @@ class PairRunner:
         result.counts = {k: counts.get(k, 0) for k in COUNTS}
         result.seconds = time.monotonic() - started
         if result.run_id is not None:
-            self.store.finish_run(result.run_id, result.status, result.counts, result.error)
+            try:
+                self.store.finish_run(result.run_id, result.status, result.counts, result.error)
+            except StoreError as exc:
+                # the next run of the pair marks this one interrupted
+                bound.error("run.unrecorded", status=result.status, error=str(exc))
+                result.status = "failed"
+                result.error = (
+                    f"{result.error + '; ' if result.error else ''}the run could not be"
+                    f" recorded ({exc}): the next run marks it interrupted"
+                )
         event = bound.error if result.status == "failed" else bound.info
         event(
             "run.finish",
