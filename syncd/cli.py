@@ -127,7 +127,7 @@ def history(
     c = ctx_of(ctx)
     if pair:
         c.config(config).pair(pair)
-    runs = c.store(config).runs(pair, limit)
+    runs = c.store(config, readonly=True).runs(pair, limit)
     if as_json:
         print_json(runs)
         return
@@ -163,7 +163,7 @@ def show(
     config: ConfigOption = None,
 ) -> None:
     """One run: its counts and every record's outcome and error."""
-    store = ctx_of(ctx).store(config)
+    store = ctx_of(ctx).store(config, readonly=True)
     run = store.run(run_id)
     if run is None:
         raise UserError(f"no run {run_id}")
@@ -212,7 +212,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
     """Every pair: mode, schedule, paused, running, next and last run, counts,
     bindings; and whether a daemon is running."""
     c = ctx_of(ctx)
-    cfg, store = c.config(config), c.store(config)
+    cfg, store = c.config(config), c.store(config, readonly=True)
     states = store.pair_states()
     daemon = daemon_alive(store)
     rows = []
@@ -373,7 +373,7 @@ def check(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption 
     """Validate the configuration and reach every connector."""
     c = ctx_of(ctx)
     cfg = c.config(config)
-    c.store(config)
+    c.store(config, readonly=True)
     results = []
     for name in cfg.connectors:
         try:
