@@ -19,12 +19,19 @@ bindings_app = typer.Typer(
 )
 
 
-def _open(ctx: typer.Context, config: Path | None, pair: str, entity: str | None) -> Store:
+def _open(
+    ctx: typer.Context,
+    config: Path | None,
+    pair: str,
+    entity: str | None,
+    *,
+    readonly: bool = False,
+) -> Store:
     c = ctx_of(ctx)
     c.config(config).pair(pair)
     if entity is not None and not is_entity(entity):
         raise UserError(f"unknown entity {entity!r} (contact or company)")
-    return c.store(config)
+    return c.store(config, readonly=readonly)
 
 
 @bindings_app.command("list")
@@ -36,7 +43,7 @@ def list_bindings(
     config: ConfigOption = None,
 ) -> None:
     """Every binding of PAIR: left id, right id, and whether a side was deleted."""
-    store = _open(ctx, config, pair, entity)
+    store = _open(ctx, config, pair, entity, readonly=True)
     rows = [
         {
             "entity": b.entity,

@@ -27,6 +27,7 @@ from syncd.plugins import default_registry
 from syncd.progress import run_with_progress
 from syncd.redact import redacted_output
 from syncd.render import counts_text, err, print_json, table, when
+from syncd.state.errors import StoreError
 from syncd.state_probe import probe_state
 
 app = typer.Typer(
@@ -129,7 +130,7 @@ def history(
     c = ctx_of(ctx)
     if pair:
         c.config(config).pair(pair)
-    runs = c.store(config).runs(pair, limit)
+    runs = c.store(config, readonly=True).runs(pair, limit)
     if as_json:
         print_json(runs)
         return
@@ -165,7 +166,7 @@ def show(
     config: ConfigOption = None,
 ) -> None:
     """One run: its counts and every record's outcome and error."""
-    store = ctx_of(ctx).store(config)
+    store = ctx_of(ctx).store(config, readonly=True)
     run = store.run(run_id)
     if run is None:
         raise UserError(f"no run {run_id}")
@@ -214,7 +215,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
     """Every pair: mode, schedule, paused, running, next and last run, counts,
     bindings; and whether a daemon is running."""
     c = ctx_of(ctx)
-    cfg, store = c.config(config), c.store(config)
+    cfg, store = c.config(config), c.store(config, readonly=True)
     states = store.pair_states()
     daemon = daemon_alive(store)
     rows = []
@@ -447,6 +448,11 @@ def _main(args: list[str], debug: bool) -> None:
             traceback.print_exc()
         print(f"syncd: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except StoreError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"syncd: {exc}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         if debug:
             traceback.print_exc()

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from syncd.config import Config, config_path, load_config
 from syncd.errors import UserError
 from syncd.logging import configure_logging
 from syncd.state import Store
+from syncd.state.connect import sqlite_path
 
 ConfigOption = Annotated[
     Path | None,
@@ -34,6 +36,7 @@ class Context:
         self.verbose = verbose
         self._config: Config | None = None
         self._store: Store | None = None
+        self._readonly = False
 
     def config(self, override: Path | None = None) -> Config:
         """The validated configuration."""
@@ -43,11 +46,23 @@ class Context:
             configure_logging(self._config.daemon.log_format, level)
         return self._config
 
-    def store(self, override: Path | None = None) -> Store:
-        """The state store named by the configuration."""
-        if self._store is None:
-            self._store = Store(self.config(override).state_url)
+    def store(self, override: Path | None = None, *, readonly: bool = False) -> Store:
+        """The state store named by the configuration; ``readonly`` for commands that
+        only look (they then work for a user who may read the store but not write it,
+        and never upgrade its schema). A missing SQLite store is created as before."""
+        if self._store is None or (self._readonly and not readonly):
+            if self._store is not None:
+                self._store.close()
+            url = self.config(override).state_url
+            self._readonly = readonly and store_exists(url)
+            self._store = Store(url, readonly=self._readonly)
         return self._store
+
+
+def store_exists(url: str) -> bool:
+    """False only for a SQLite store whose file does not exist yet."""
+    path = sqlite_path(make_url(url))
+    return path is None or path.exists()
 
 
 def ctx_of(click_ctx: typer.Context) -> Context:

@@ -28,6 +28,7 @@ from syncd.logging import get_logger
 from syncd.notify import Notifier, watchdog_interval
 from syncd.plugins import default_registry
 from syncd.state import Store
+from syncd.state.errors import StoreError
 from syncd.state.store import now
 
 log = get_logger("syncd.daemon")
@@ -93,16 +94,19 @@ class Daemon:
         watchdog = watchdog_interval()
         last_beat = last_ping = time.monotonic()
         while not self.stopping.is_set():
-            if self._reload:
-                self._reload = False
-                self.reload()
-            self._take_requests()
             self._reap()
             clock = time.monotonic()
-            if clock - last_beat >= BEAT_SECONDS:
-                self._beat()
-                self._publish_next_fire()
-                last_beat = clock
+            try:
+                if self._reload:
+                    self._reload = False
+                    self.reload()
+                self._take_requests()
+                if clock - last_beat >= BEAT_SECONDS:
+                    last_beat = clock
+                    self._beat()
+                    self._publish_next_fire()
+            except StoreError as exc:  # a failing state store fails runs, not the daemon
+                log.error("daemon.store_failed", error=str(exc))
             if watchdog is not None and clock - last_ping >= watchdog:
                 self.notifier.watchdog()
                 last_ping = clock
@@ -155,7 +159,10 @@ class Daemon:
         if running:
             log.info("daemon.waiting", runs=running, note="each stops after its current batch")
         self.pool.shutdown(wait=True)
-        self.store.forget_daemon(self.node)
+        try:
+            self.store.forget_daemon(self.node)
+        except StoreError as exc:  # the heartbeat then ages out
+            log.error("daemon.store_failed", error=str(exc))
         self.store.close()
         log.info("daemon.stop", pid=self.pid)
         return 0
@@ -184,7 +191,12 @@ class Daemon:
                 else:
                     log.info("run.skipped", pair=pair, trigger=trigger, reason="still running")
                 return False
-            if self.store.is_paused(pair):
+            try:
+                paused = self.store.is_paused(pair)
+            except StoreError as exc:
+                log.error("run.skipped", pair=pair, trigger=trigger, error=str(exc))
+                return False
+            if paused:
                 log.info("run.skipped", pair=pair, trigger=trigger, reason="paused")
                 return False
             self._running[pair] = self.pool.submit(self._run, config, pair, full, trigger)
@@ -196,6 +208,8 @@ class Daemon:
             runner.run(pair, trigger=trigger, full=full)
         except UserError as exc:
             log.warning("run.refused", pair=pair, trigger=trigger, error=str(exc))
+        except StoreError as exc:  # the store failed before or after the run proper
+            log.error("run.failed", pair=pair, trigger=trigger, error=str(exc))
         except Exception as exc:  # a run's failure must never take the daemon down
             log.exception("run.crashed", pair=pair, trigger=trigger, error=repr(exc))
 

@@ -9,13 +9,13 @@ connected to and left as it was.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 from sqlalchemy import create_engine, exc
 from sqlalchemy.engine import make_url
+
+from syncd.state.connect import make_engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +54,14 @@ def _probe_sqlite(database: str, uri: bool) -> Probe:
         return _creatable(path)
     if not os.access(path, os.R_OK):
         return Probe(False, "is not readable")
+    engine = make_engine(f"sqlite:///{path}", readonly=True)
     try:
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
-        try:
-            conn.execute("PRAGMA schema_version").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as error:
-        return Probe(False, f"cannot be read as SQLite: {error}")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA schema_version").fetchone()
+    except exc.DBAPIError as error:
+        return Probe(False, f"cannot be read as SQLite: {error.orig or error}")
+    finally:
+        engine.dispose()
     writable = os.access(path, os.W_OK)
     return Probe(True, "exists" + ("" if writable else " (read-only for this user)"))
 

@@ -156,7 +156,7 @@ def test_a_run_starts_where_inserts_return_nothing(state_url: str) -> None:
     dialect.insert_returning = False
     store.queries = Queries(dialect, ("id", *BINDING_VALUES), COUNTS)
     assert not store.queries.returning
-    assert store.start_run("p", "cli", "export", False) == first + 1
+    assert store.start_run("q", "cli", "export", False) == first + 1
     store.close()
 
 

@@ -4,8 +4,6 @@ listings, and record the run with its counts."""
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from syncd.engine.screen import ListingScreen
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.state import Store
+from syncd.state.errors import StoreError
 from syncd.state.store import COUNTS, other
 
 Progress = Callable[[str, int], None]
@@ -133,7 +132,6 @@ class PairRunner:
         started = time.monotonic()
         run_id = None
         if not dry_run:
-            self._claim(pair.name)
             run_id = self.store.start_run(pair.name, trigger, pair.mode, full)
         bound = log.bind(pair=pair.name, run_id=run_id, trigger=trigger, full=full)
         bound.info("run.start")
@@ -152,6 +150,9 @@ class PairRunner:
         except ConnectorError as exc:
             result.status = "failed"
             result.error = f"{type(exc).__name__}: {exc}"
+        except StoreError as exc:
+            result.status = "failed"
+            result.error = str(exc)
         except Exception as exc:
             result.status = "failed"
             result.error = f"internal error: {type(exc).__name__}: {exc}"
@@ -164,7 +165,16 @@ class PairRunner:
         result.counts = {k: counts.get(k, 0) for k in COUNTS}
         result.seconds = time.monotonic() - started
         if result.run_id is not None:
-            self.store.finish_run(result.run_id, result.status, result.counts, result.error)
+            try:
+                self.store.finish_run(result.run_id, result.status, result.counts, result.error)
+            except StoreError as exc:
+                # the next run of the pair marks this one interrupted
+                bound.error("run.unrecorded", status=result.status, error=str(exc))
+                result.status = "failed"
+                result.error = (
+                    f"{result.error + '; ' if result.error else ''}the run could not be"
+                    f" recorded ({exc}): the next run marks it interrupted"
+                )
         event = bound.error if result.status == "failed" else bound.info
         event(
             "run.finish",
@@ -173,18 +183,6 @@ class PairRunner:
             error=result.error,
             **result.counts,
         )
-
-    def _claim(self, pair: str) -> None:
-        stale = []
-        host = socket.gethostname()
-        for run in self.store.running(pair):
-            if run["host"] == host and run["pid"] and _alive(run["pid"]):
-                raise UserError(
-                    f"pair {pair} is already running (run {run['id']}, pid {run['pid']})"
-                )
-            if run["host"] == host:
-                stale.append(run["id"])
-        self.store.mark_interrupted(stale)
 
     def _sync_all(self, run: _Run, full: bool) -> None:
         for entity in run.pair.entities:
@@ -198,18 +196,6 @@ class PairRunner:
                 entity_run.read_changes(full)
                 if full and not flow.two_way:
                     entity_run.check_target_deletions()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Run:

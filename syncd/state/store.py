@@ -14,18 +14,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from syncd.errors import UserError
 from syncd.jsontext import decode
 from syncd.sqlbulk import insert_rows, insert_tuples, update_tuples
+from syncd.state.claim import claim, ensure_pair_state, interrupt
+from syncd.state.connect import make_engine
+from syncd.state.errors import INTEGRITY, StoreError, from_dbapi, translated
 from syncd.state.items import PlainItem, pack_items, unpack_items
-from syncd.state.migrate import upgrade
+from syncd.state.migrate import check_current, upgrade
 from syncd.state.models import (
     BINDING,
     HEARTBEAT,
@@ -166,49 +168,33 @@ def _chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    # SQLite's default page cache, 2 MiB, said explicitly: 8 and 32 MiB were no
-    # quicker for a first run of 100,000 records, and cost 6 and 28 MB of peak RSS.
-    cursor.execute("PRAGMA cache_size=-2048")
-    cursor.execute("PRAGMA wal_autocheckpoint=8192")
-    # statement journals (a multi-row insert into a table with unique indexes makes
-    # one) in memory: a first run of 100,000 records wrote 14 MB of them to /var/tmp
-    cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for the state store; SQLite gets WAL mode and a busy
-    timeout so the CLI and the daemon can share the file."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
+@translated
 class Store:
-    """All reads and writes of syncd's state, for one pair at a time or for the CLI."""
+    """All reads and writes of syncd's state, for one pair at a time or for the CLI.
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    Database errors are raised as :class:`~syncd.state.errors.StoreError` (one line,
+    no SQL or record values). A ``readonly`` store writes nothing, not even a schema
+    upgrade: a schema older than this syncd is refused with a one-line error."""
+
+    def __init__(self, url: str, *, migrate: bool = True, readonly: bool = False) -> None:
         self.url = url
+        self.readonly = readonly
+        self.engine: Engine = make_engine(url, readonly=readonly)
         try:
-            self.engine: Engine = make_engine(url)
             self.queries = Queries(self.engine.dialect, ("id", *BINDING_VALUES), COUNTS)
-            if migrate:
+            if readonly:
+                check_current(self.engine, self.shown_url)
+            elif migrate:
                 upgrade(self.engine)
-        except OperationalError as exc:
-            shown = make_url(url).render_as_string(hide_password=True)
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise UserError(f"cannot open the state store {shown}: {reason}") from None
+        except DBAPIError as exc:
+            self.engine.dispose()
+            reason = from_dbapi(exc, self.engine.dialect.name).reason
+            raise UserError(f"cannot open the state store {self.shown_url}: {reason}") from None
+
+    @property
+    def shown_url(self) -> str:
+        """The store's URL without its password, for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -304,7 +290,9 @@ class Store:
             with self.engine.begin() as conn:
                 for chunk in _chunks(rows):
                     conn.execute(BINDING.insert(), list(chunk))
-        except IntegrityError:
+        except StoreError as exc:
+            if exc.kind != INTEGRITY:
+                raise
             raise UserError("a record is already bound (changed concurrently); try again") from None
         return len(rows)
 
@@ -428,7 +416,10 @@ class Store:
     # -- runs -------------------------------------------------------------------------
 
     def start_run(self, pair: str, trigger: str, mode: str, full: bool) -> int:
-        """Open a run record and return its id."""
+        """Claim ``pair`` and open a run record; returns its id.
+
+        Raises :class:`~syncd.state.claim.AlreadyRunning` while a live process runs
+        the pair; see :mod:`syncd.state.claim` for how the claim is made atomic."""
         values = {
             "pair": pair,
             "trigger": trigger,
@@ -440,10 +431,7 @@ class Store:
             "host": socket.gethostname(),
             **dict.fromkeys(COUNTS, 0),
         }
-        queries = self.queries
-        with self.engine.begin() as conn:
-            result = conn.execute(queries.start_run, values)
-            return int(result.scalar_one() if queries.returning else result.lastrowid)
+        return claim(self.engine, self.queries, values)
 
     def finish_run(
         self, run_id: int, status: str, counts: dict[str, int], error: str | None = None
@@ -464,11 +452,7 @@ class Store:
         if not run_ids:
             return
         with self.engine.begin() as conn:
-            conn.execute(
-                update(RUN)
-                .where(RUN.c.id.in_(list(run_ids)), RUN.c.status == "running")
-                .values(status="interrupted", ended_at=now(), error="the process was stopped")
-            )
+            conn.execute(interrupt(list(run_ids), now()))
 
     def runs(self, pair: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The newest runs, newest first."""
@@ -513,11 +497,7 @@ class Store:
         """Pause or resume pairs; survives restarts."""
         with self.engine.begin() as conn:
             for pair in pairs:
-                done = conn.execute(
-                    update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(paused=paused)
-                )
-                if done.rowcount == 0:
-                    conn.execute(PAIR_STATE.insert().values(pair=pair, paused=paused))
+                self._set_state(conn, pair, paused=paused)
 
     def request_run(self, pair: str, full: bool) -> datetime:
         """Ask the running daemon for a run of ``pair`` (``syncd trigger``)."""
@@ -559,20 +539,17 @@ class Store:
         """Record when the daemon ``owner`` will next run each pair (one transaction)."""
         with self.engine.begin() as conn:
             for pair, stamp in times.items():
-                values = {"next_fire_at": stamp, "owner": owner}
-                done = conn.execute(
-                    update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(**values)
-                )
-                if done.rowcount == 0:
-                    conn.execute(PAIR_STATE.insert().values(pair=pair, **values))
+                self._set_state(conn, pair, next_fire_at=stamp, owner=owner)
 
     def _upsert_state(self, pair: str, **values: Any) -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(**values)
-            )
-            if done.rowcount == 0:
-                conn.execute(PAIR_STATE.insert().values(pair=pair, **values))
+            self._set_state(conn, pair, **values)
+
+    def _set_state(self, conn: Any, pair: str, **values: Any) -> None:
+        """Set columns of ``pair``'s runtime state, creating its row if it has none (a
+        claim may create it at the same moment: the insert gives way)."""
+        conn.execute(ensure_pair_state(self.engine.dialect.name, pair))
+        conn.execute(update(PAIR_STATE).where(PAIR_STATE.c.pair == pair).values(**values))
 
     # -- daemons ----------------------------------------------------------------------
 
