@@ -105,6 +105,10 @@ class Planner:
         #: Set by the page loop when the pair had no binding of this entity as it began:
         #: the ids planned so far, the only ones that can have been bound since.
         self.fresh: set[str] | None = None
+        #: Records an interrupted create may have made already, held for a person
+        #: (source id -> why): never created, reported once a run.
+        self.held: dict[str, str] = {}
+        self.held_reported: set[str] = set()
 
     # -- entry points -------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class Planner:
         missing_of = rules.missing if rules.required else None
         select = rules.select
         hash_of, deleted_of = attrgetter(f"{side}_hash"), attrgetter(f"{side}_deleted")
+        held = self.held
         for record in records:
             if passes is not None and not passes(record.fields):
                 continue
@@ -146,6 +151,9 @@ class Planner:
                 continue
             if failures.get(record.id, "") == digest:
                 ops.append(self._op("wait", record, fields, digest, binding))
+                continue
+            if held and record.id in held:
+                ops.append(self._hold(record, fields, digest, binding))
                 continue
             missing = missing_of(fields) if missing_of is not None else None
             if missing:
@@ -172,6 +180,16 @@ class Planner:
         self._translate(ops)
         self.serials.clear()
         return ops
+
+    def _hold(
+        self, record: Record, fields: dict[str, Any], digest: str, binding: BindingRow | None
+    ) -> Op:
+        """A record held for a person (see :mod:`syncd.engine.held`): reported as failed
+        the first time a run comes to it, then passed over."""
+        if record.id in self.held_reported:
+            return self._op("wait", record, fields, digest, binding)
+        self.held_reported.add(record.id)
+        return self._op("hold", record, fields, digest, binding, self.held[record.id])
 
     def _bindings(self, ids: list[str]) -> dict[str, BindingRow]:
         """The bindings of source records ``ids``, not looked up when none can exist."""
