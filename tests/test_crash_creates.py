@@ -99,8 +99,14 @@ def make_world(folder: Path, erp_url: str, marker: bool) -> Path:
 def killed_sync(config: Path, before_commit: int) -> int:
     """``syncd sync to-sql`` killed just before its ``before_commit``-th batch commit
     (if it gets that far); its exit status."""
+    return killed_sync_pair(config, "to-sql", before_commit)
+
+
+def killed_sync_pair(config: Path, pair: str, before_commit: int) -> int:
+    """``syncd sync PAIR`` killed just before its ``before_commit``-th batch commit
+    (if it gets that far); its exit status."""
     args = [sys.executable, FAULTS, "--kill-before-commit", str(before_commit)]
-    args += ["--", "--config", str(config), "sync", "to-sql"]
+    args += ["--", "--config", str(config), "sync", pair]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode in (-9, 0), done.stderr
     return done.returncode
@@ -178,3 +184,86 @@ def test_deep_many_kills_leave_no_duplicate_and_lose_nothing(tmp_path: Path, mar
                 killed += 1
         assert_synced_once(config, erp_url)
         world += 1
+
+
+HELD_CONFIG = """
+[daemon]
+state = "sqlite:///state.db"
+
+[connectors.crm]
+type = "sql"
+url = "sqlite:///crm.db"
+  [connectors.crm.entities.contact]
+  table = "contacts"
+
+[connectors.erp]
+type = "sql"
+url = "sqlite:///erp.db"
+  [connectors.erp.entities.contact]
+  table = "contacts"
+
+[pairs.to-erp]
+left = "crm"
+right = "erp"
+entities = ["contact"]
+"""
+
+
+def failures(config: Path) -> dict[str, str]:
+    """Sync the pair; the failed items of the run: source id -> error."""
+    run = syncd("sync", "to-erp", "--json", config=config)
+    assert run.code == 1, run.err
+    shown = syncd("show", str(run.json()["run_id"]), "--json", config=config).json()
+    return {i["source_id"]: i["error"] for i in shown["items"] if i["outcome"] == "failed"}
+
+
+def test_a_create_that_cannot_be_found_again_waits_for_a_person(tmp_path: Path) -> None:
+    """A target whose ids are text the database makes up (no order, no marker column):
+    an interrupted create is found again only by its e-mail. Those without one, or
+    sharing one, may exist or not: each run reports them as needing a person and
+    creates nothing for them, until a person links one or releases another."""
+    config = tmp_path / "syncd.toml"
+    config.write_text(HELD_CONFIG, encoding="utf-8")
+    people = [
+        (1, "Ann", "ann@example.com"),
+        (2, "Bob", None),
+        (3, "Cy", "team@example.com"),
+        (4, "Di", "team@example.com"),
+        (5, "Ed", None),
+    ]
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, first_name TEXT, email TEXT)")
+        db.executemany("INSERT INTO contacts VALUES (?, ?, ?)", people)
+    with sqlite3.connect(tmp_path / "erp.db") as db:
+        db.execute(
+            "CREATE TABLE contacts (id TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(8)))),"
+            " first_name TEXT, email TEXT)"
+        )
+
+    def erp() -> dict[str, str]:
+        with sqlite3.connect(tmp_path / "erp.db") as db:
+            return dict(db.execute("SELECT first_name, id FROM contacts"))
+
+    assert killed_sync_pair(config, "to-erp", 1) == -9
+    assert set(erp()) == {"Ann", "Bob", "Cy", "Di", "Ed"}
+    for _ in range(2):
+        held = failures(config)
+        assert set(held) == {"2", "3", "4", "5"}
+        assert all("needs a person" in error for error in held.values())
+        assert "syncd bindings link to-erp contact 2 RIGHT_ID" in held["2"]
+        assert "syncd bindings release to-erp contact --left 2" in held["2"]
+        assert len(erp()) == 5  # nothing created again
+    ids = erp()
+    assert syncd("bindings", "link", "to-erp", "contact", "2", ids["Bob"], config=config).code == 0
+    with sqlite3.connect(tmp_path / "erp.db") as db:  # a person finds Ed's was never made
+        db.execute("DELETE FROM contacts WHERE first_name = 'Ed'")
+    released = syncd("bindings", "release", "to-erp", "contact", "--left", "5", config=config)
+    assert released.code == 0, released.err
+    again = syncd("bindings", "release", "to-erp", "contact", "--left", "1", config=config)
+    assert again.code == 2 and "is not held" in again.err
+    assert set(failures(config)) == {"3", "4"}
+    after = erp()
+    assert sorted(after) == ["Ann", "Bob", "Cy", "Di", "Ed"] and after["Bob"] == ids["Bob"]
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        bound = dict(db.execute("SELECT left_id, right_id FROM binding"))
+    assert bound == {"1": ids["Ann"], "2": ids["Bob"], "5": after["Ed"]}
