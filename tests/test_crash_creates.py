@@ -221,7 +221,8 @@ def test_a_create_that_cannot_be_found_again_waits_for_a_person(tmp_path: Path) 
     """A target whose ids are text the database makes up (no order, no marker column):
     an interrupted create is found again only by its e-mail. Those without one, or
     sharing one, may exist or not: each run reports them as needing a person and
-    creates nothing for them, until a person links one or releases another."""
+    creates nothing for them, until a person links one or releases another (or the
+    record is deleted: then nothing is to be created)."""
     config = tmp_path / "syncd.toml"
     config.write_text(HELD_CONFIG, encoding="utf-8")
     people = [
@@ -261,9 +262,13 @@ def test_a_create_that_cannot_be_found_again_waits_for_a_person(tmp_path: Path) 
     assert released.code == 0, released.err
     again = syncd("bindings", "release", "to-erp", "contact", "--left", "1", config=config)
     assert again.code == 2 and "is not held" in again.err
-    assert set(failures(config)) == {"3", "4"}
+    with sqlite3.connect(tmp_path / "crm.db") as db:  # nothing to create for Di any more
+        db.execute("DELETE FROM contacts WHERE id = 4")
+    assert set(failures(config)) == {"3"}
     after = erp()
     assert sorted(after) == ["Ann", "Bob", "Cy", "Di", "Ed"] and after["Bob"] == ids["Bob"]
     with sqlite3.connect(tmp_path / "state.db") as db:
         bound = dict(db.execute("SELECT left_id, right_id FROM binding"))
     assert bound == {"1": ids["Ann"], "2": ids["Bob"], "5": after["Ed"]}
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT source_id FROM intent").fetchall() == [("3",)]

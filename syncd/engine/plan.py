@@ -106,7 +106,8 @@ class Planner:
         #: the ids planned so far, the only ones that can have been bound since.
         self.fresh: set[str] | None = None
         #: Records an interrupted create may have made already, held for a person
-        #: (source id -> why): never created, reported once a run.
+        #: (source id -> why; see syncd.engine.held): never created, reported as
+        #: failed the first time a run comes to them.
         self.held: dict[str, str] = {}
         self.held_reported: set[str] = set()
 
@@ -153,7 +154,9 @@ class Planner:
                 ops.append(self._op("wait", record, fields, digest, binding))
                 continue
             if held and record.id in held:
-                ops.append(self._hold(record, fields, digest, binding))
+                if record.id not in self.held_reported:
+                    self.held_reported.add(record.id)
+                    ops.append(self._op("hold", record, fields, digest, binding, held[record.id]))
                 continue
             missing = missing_of(fields) if missing_of is not None else None
             if missing:
@@ -180,16 +183,6 @@ class Planner:
         self._translate(ops)
         self.serials.clear()
         return ops
-
-    def _hold(
-        self, record: Record, fields: dict[str, Any], digest: str, binding: BindingRow | None
-    ) -> Op:
-        """A record held for a person (see :mod:`syncd.engine.held`): reported as failed
-        the first time a run comes to it, then passed over."""
-        if record.id in self.held_reported:
-            return self._op("wait", record, fields, digest, binding)
-        self.held_reported.add(record.id)
-        return self._op("hold", record, fields, digest, binding, self.held[record.id])
 
     def _bindings(self, ids: list[str]) -> dict[str, BindingRow]:
         """The bindings of source records ``ids``, not looked up when none can exist."""

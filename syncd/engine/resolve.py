@@ -64,10 +64,6 @@ class InterruptedCreates:
         self.back = back
         self.reference = reference
 
-    def bindings(self, intents: list[dict[str, Any]]) -> list[Op]:
-        """Bind operations for the records that ``intents`` (unpacked) created."""
-        return self.resolve(intents).binds
-
     def resolve(self, intents: list[dict[str, Any]]) -> Resolution:
         """Settle ``intents`` (unpacked): bind the records they made, hold those that
         cannot be told; the rest were not carried out."""
@@ -101,7 +97,20 @@ class InterruptedCreates:
             op.target_version = match.version
             op.detail = {"note": "resolved a create interrupted in an earlier run"}
             result.binds.append(op)
+        self._release_gone(result, sources)
         return result
+
+    @staticmethod
+    def _release_gone(result: Resolution, sources: dict[str, Record]) -> None:
+        """Hold nothing for a source record deleted since: nothing is to be created."""
+        gone = {
+            i["source_id"]
+            for i in result.held_intents
+            if i["source_data"] is None and i["source_id"] not in sources
+        }
+        if gone:
+            result.held_intents = [i for i in result.held_intents if i["source_id"] not in gone]
+            result.held = {k: v for k, v in result.held.items() if k not in gone}
 
     def _found(self, intents: list[dict[str, Any]], result: Resolution) -> dict[str, Record]:
         """The records ``intents`` made, by create key, each found by the first way the
