@@ -352,7 +352,9 @@ class Applier:
             serial = self._source_serial(op)
             return serial, op.source_hash or fingerprint(serial)
         serial = self._sent_serial(op)
-        return serial, fingerprint(serial)
+        if op.send_hash is None:
+            op.send_hash = fingerprint(serial)
+        return serial, op.send_hash
 
     def _bind_new(self, commit: BatchCommit, op: Op) -> None:
         """Bind ``op``'s source record to the target record it matched (or an

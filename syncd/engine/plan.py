@@ -51,6 +51,8 @@ class Op:
     source_serial: str | None = None
     #: a create's ``send`` serialised, once it is (for its intent and snapshot)
     send_serial: str | None = None
+    #: the hash of ``send_serial``, once it is taken
+    send_hash: str | None = None
     detail: dict[str, Any] | None = None
     #: two-way: fields to write back onto the source record, and the conflicts settled
     back: dict[str, Any] = field(default_factory=dict)

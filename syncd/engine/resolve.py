@@ -5,11 +5,11 @@ run finds intents still open, the process that wrote them died between sending t
 creates and committing their bindings. For each one, the record that was created is
 found and bound, by the first way the target offers:
 
-1. :meth:`~syncd.connector.Connector.created`: by the create's key, which the target
+1. :meth:`~syncd.connector.Connector.created_since`: among the records created after
+   the mark the intent took (where the target gave one), by the values the create
+   sent (see :mod:`syncd.engine.since_mark`);
+2. :meth:`~syncd.connector.Connector.created`: by the create's key, which the target
    kept (as the id, where syncd chooses ids, or in a marker column);
-2. :meth:`~syncd.connector.Connector.created_since`: among the records created after
-   the mark the intent took, by the values the create sent (see
-   :mod:`syncd.engine.since_mark`);
 3. by the sent match-key values: one free record that matches is the one.
 
 A create the first two ways do not find was not carried out, nor one whose match-key
@@ -114,40 +114,44 @@ class InterruptedCreates:
 
     def _found(self, intents: list[dict[str, Any]], result: Resolution) -> dict[str, Record]:
         """The records ``intents`` made, by create key, each found by the first way the
-        target offers; holds in ``result`` those that cannot be told."""
+        target offers; holds in ``result`` those that cannot be told. An intent that
+        took a mark is looked for since it (a marker column, when there is one, makes
+        the target give no mark: one found here was configured since)."""
         flow, entity = self.flow, self.rules.entity
-        if not intents:
-            return {}
-        keys = [i["key"] for i in intents]
         found: dict[str, Record] = {}
-        by_key: dict[str, Record] | None = {}
-        for start in range(0, len(keys), 1000):
-            chunk = flow.target.created(entity, keys[start : start + 1000])
-            if chunk is None:
-                by_key = None
-                break
-            by_key.update(chunk)
-        if by_key is not None:
-            return by_key
         marks: dict[str, list[dict[str, Any]]] = {}
-        unmarked: list[dict[str, Any]] = []
+        rest: list[dict[str, Any]] = []
         for intent in intents:
-            if intent.get("mark") is None:
-                unmarked.append(intent)
+            if intent["mark"] is None:
+                rest.append(intent)
             else:
                 marks.setdefault(intent["mark"], []).append(intent)
         for mark, marked in marks.items():
             pages = flow.target.created_since(entity, mark)
             if pages is None:
-                unmarked.extend(marked)
-                continue
-            found.update(recognise(marked, pages, self._bound_targets))
+                rest.extend(marked)
+            else:
+                found.update(recognise(marked, pages, self._bound_targets))
+        by_key = self._by_key([i["key"] for i in rest])
+        if by_key is not None:
+            return found | by_key
         claimed = {record.id for record in found.values()}
-        for intent in unmarked:
+        for intent in rest:
             match = self._matched(intent, claimed, result)
             if match is not None:
                 claimed.add(match.id)
                 found[intent["key"]] = match
+        return found
+
+    def _by_key(self, keys: list[str]) -> dict[str, Record] | None:
+        """The target's answer to :meth:`~syncd.connector.Connector.created`, asked a
+        thousand keys at a time."""
+        found: dict[str, Record] = {}
+        for start in range(0, len(keys), 1000):
+            chunk = self.flow.target.created(self.rules.entity, keys[start : start + 1000])
+            if chunk is None:
+                return None
+            found.update(chunk)
         return found
 
     def _bound_targets(self, ids: list[str]) -> set[str]:
