@@ -213,25 +213,31 @@ class Applier:
     def _create_intent(self, ops: list[Op]) -> dict[str, Any]:
         """The intent row of a batch of creates (see :mod:`syncd.engine.intents`). Where
         the target marks how far its records go, the mark is taken now, before any
-        create is sent, with what recognises each create's record after it."""
-        flow, match = self.flow, self.intent_fields
+        create is sent, with what recognises each create's record after it; else the
+        sent match values, to find the records by."""
+        flow, entity = self.flow, ops[0].entity
+        mark = None if flow.target.client_ids else flow.target.create_mark(entity)
+        hashes = [op.source_hash or fingerprint(self._source_serial(op)) for op in ops]
+        if mark is not None:
+            names: dict[tuple[str, ...], int] = {}
+            pairs = zip(ops, hashes, strict=True)
+            creates = [(op.key or "", op.source_id, digest, None) for op, digest in pairs]
+            sent = [
+                (self._sent_snapshot(op)[1], names.setdefault(tuple(op.send), len(names)))
+                for op in ops
+            ]
+            return pack(entity, flow.target_side, creates, mark, sent, list(names))
+        match = self.intent_fields
         creates = [
             (
                 op.key or "",
                 op.source_id,
-                op.source_hash or fingerprint(self._source_serial(op)),
+                digest,
                 {f: op.send[f] for f in match if op.send.get(f) is not None} if match else None,
             )
-            for op in ops
+            for op, digest in zip(ops, hashes, strict=True)
         ]
-        mark = None if flow.target.client_ids else flow.target.create_mark(ops[0].entity)
-        if mark is None:
-            return pack(ops[0].entity, flow.target_side, creates)
-        names: dict[tuple[str, ...], int] = {}
-        sent = [
-            (self._sent_snapshot(op)[1], names.setdefault(tuple(op.send), len(names))) for op in ops
-        ]
-        return pack(ops[0].entity, flow.target_side, creates, mark, sent, list(names))
+        return pack(entity, flow.target_side, creates)
 
     def _duplicates(self, commit: BatchCommit, found: list[tuple[Op, RecordError]]) -> None:
         """Bind creates refused as duplicates to the record that already exists and,

@@ -45,23 +45,26 @@ def pack(
     """One intent row for ``creates``: (key, source id, source snapshot hash, the
     sent match values or None when the target takes the key as the new id).
     With the target's create ``mark``: ``sent`` holds per create the hash of the
-    values sent and the index in ``names`` of the names of the fields sent."""
-    entries = [
-        f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}"'
-        if match is None
-        else f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}","m":{dump(match)}'
-        for key, source_id, digest, match in creates
-    ]
+    values sent and the index in ``names`` of the names of the fields sent (and the
+    match values are not kept: the mark finds the records)."""
     if mark is None:
-        data = "[" + ",".join(f"{entry}}}" for entry in entries) + "]"
-    else:
-        traced = ",".join(
-            f'{entry},"f":{index}}}'
-            if digest == create[2]
-            else f'{entry},"f":{index},"v":"{digest}"}}'
-            for entry, create, (digest, index) in zip(entries, creates, sent, strict=True)
+        entries = ",".join(
+            f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}"}}'
+            if match is None
+            else f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}","m":{dump(match)}}}'
+            for key, source_id, digest, match in creates
         )
-        data = f'{{"w":{_key(mark)},"n":{json.dumps([list(n) for n in names])},"c":[{traced}]}}'
+        data = f"[{entries}]"
+    else:
+        entries = ",".join(
+            f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}","f":{index}}}'
+            if sent_hash == digest
+            else f'{{"k":{_key(key)},"s":{_key(source_id)},"h":"{digest}","f":{index},'
+            f'"v":"{sent_hash}"}}'
+            for (key, source_id, digest, _), (sent_hash, index) in zip(creates, sent, strict=True)
+        )
+        listed = json.dumps([list(n) for n in names])
+        data = f'{{"w":{_key(mark)},"n":{listed},"c":[{entries}]}}'
     return {
         "key": new_key(),
         "entity": entity,
