@@ -184,6 +184,7 @@ def test_deep_many_kills_leave_no_duplicate_and_lose_nothing(tmp_path: Path, mar
                 killed += 1
         assert_synced_once(config, erp_url)
         world += 1
+    print(f"{killed} kills over {world} worlds: no duplicate, nothing lost")
 
 
 HELD_CONFIG = """
