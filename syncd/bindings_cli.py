@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from syncd.cli_context import ConfigOption, ctx_of, one_side
+from syncd.engine.held import held_keys
 from syncd.entities import is_entity
 from syncd.errors import UserError
 from syncd.render import print_json, table
 from syncd.state import Store
+from syncd.state.store import other
 
 bindings_app = typer.Typer(
     help="Which record on one side is which on the other.", no_args_is_help=True
@@ -107,6 +109,26 @@ def unlink(
     if removed is None:
         raise UserError(f"{entity} {side} id {record_id!r} is not bound in pair {pair}")
     print(f"unlinked {entity} {removed.left_id} <-> {removed.right_id}")
+
+
+@bindings_app.command("release")
+def release(
+    ctx: typer.Context,
+    pair: Annotated[str, typer.Argument(help="The pair.")],
+    entity: Annotated[str, typer.Argument(help="contact or company.")],
+    left: Annotated[str | None, typer.Option("--left", help="The record's id on the left.")] = None,
+    right: Annotated[str | None, typer.Option("--right", help="Its id on the right.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Let the next run create a record held after an interrupted create, once you
+    have made sure the other side has no record made for it (else link the two)."""
+    side, record_id = one_side(left, right)
+    store = _open(ctx, config, pair, entity)
+    keys = held_keys(store.open_intents(pair, entity), other(side), record_id)
+    if not keys:
+        raise UserError(f"{entity} {side} id {record_id!r} is not held in pair {pair}")
+    store.drop_intents(keys)
+    print(f"released {entity} {side} id {record_id}: the next run creates it")
 
 
 @bindings_app.command("import")

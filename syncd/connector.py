@@ -272,6 +272,35 @@ class Connector(ABC):
         """Delete records; one result per item, in order. Deleting a record that is
         already gone succeeds."""
 
+    # -- finding interrupted creates again ----------------------------------------------
+    #
+    # A run killed after the target created records and before the state store recorded
+    # them leaves the creates' intents open. The next run asks these methods, in this
+    # order, to find the records they made; a connector implements those it can.
+
+    def created(self, entity: str, keys: Sequence[str]) -> dict[str, Record] | None:
+        """The records that creates with idempotency keys ``keys`` made, by key, found
+        by a trace of the key the connector wrote with each (the key as the record's
+        id with :attr:`client_ids`, an external-id or marker column). A key absent from
+        the answer made no record. None: this connector keeps no such trace.
+        With ``keys`` empty, answers ``{}`` or None without reading anything."""
+        if self.client_ids:
+            return self.get(entity, keys) if keys else {}
+        return None
+
+    def create_mark(self, entity: str) -> str | None:
+        """Asked before each batch of creates: an opaque mark of the records that
+        exist now, such that :meth:`created_since` can later list every record created
+        after it. None (the default): this system cannot tell which records are newer
+        than a moment (its ids are not ordered, say), or :meth:`created` needs none."""
+        return None
+
+    def created_since(self, entity: str, mark: str) -> Iterator[list[Record]] | None:
+        """Pages of the live records created after ``mark`` (from :meth:`create_mark`),
+        by anyone; the engine recognises its own among them by the values it sent.
+        None (the default): this connector cannot tell."""
+        return None
+
     def flush(self) -> None:
         """Make every write so far durable. The engine calls it before it records the
         outcome of a batch in the state store; connectors that write through need not

@@ -19,6 +19,7 @@ from syncd.connector import (
     WriteResult,
 )
 
+from .created import CreatedRows
 from .cursor import decode as decode_cursor
 from .database import Database, parse_url
 from .reads import Reader
@@ -128,6 +129,21 @@ class SqlConnector(Connector):
         """Delete rows, or mark them deleted when a soft-delete column is configured."""
         return self._writer(entity).delete(items)
 
+    # -- interrupted creates ------------------------------------------------------------
+
+    def created(self, entity: str, keys: Sequence[str]) -> dict[str, Record] | None:
+        """Rows by the create key kept in the entity's ``created_key`` column, if any."""
+        return self._created(entity).by_key(keys)
+
+    def create_mark(self, entity: str) -> str | None:
+        """The table's highest id, where the database numbers new rows upwards and no
+        ``created_key`` column is configured."""
+        return self._created(entity).mark()
+
+    def created_since(self, entity: str, mark: str) -> Iterator[list[Record]] | None:
+        """Pages of the live rows numbered above ``mark``."""
+        return self._created(entity).since(mark)
+
     # -- helpers ------------------------------------------------------------------------
 
     def _database(self) -> Database:
@@ -147,6 +163,9 @@ class SqlConnector(Connector):
     def _reader(self, entity: str) -> Reader:
         table = self._table(entity)
         return Reader(self._database(), table, self.settings.page_size, self.settings.overlap)
+
+    def _created(self, entity: str) -> CreatedRows:
+        return CreatedRows(self._database(), self._table(entity), self.settings.page_size)
 
     def _writer(self, entity: str) -> Writer:
         return Writer(self._database(), self._table(entity))

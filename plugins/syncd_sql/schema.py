@@ -53,6 +53,8 @@ class EntityTable:
     updated_at: Column[Any] | None
     deleted: Column[Any] | None
     columns: Mapping[str, Column[Any]]
+    #: the column that keeps each created row's create key (None: not configured)
+    created_key: Column[Any] | None = None
     selected: Sequence[Column[Any]] = field(init=False)
     #: (field, position in a selected row) of text fields, read inline
     _text_positions: Sequence[tuple[str, int]] = field(init=False)
@@ -233,21 +235,27 @@ def _entity_table(
     id_column = column(spec.id, "id")
     stamp = column(spec.updated_at, "updated_at") if spec.updated_at else None
     deleted = column(spec.deleted, "deleted") if spec.deleted else None
+    created_key = column(spec.created_key, "created_key") if spec.created_key else None
+    if created_key is not None and python_type(created_key) is not str:
+        raise ConfigurationError(
+            f"connector {connector!r}: column {qualified}.{created_key.name}"
+            f" ({created_key.type}) cannot hold a create key (use a text column)"
+        )
     if stamp is not None and python_type(stamp) not in STAMP_TYPES:
         raise ConfigurationError(
             f"connector {connector!r}: column {qualified}.{stamp.name} ({stamp.type}) cannot"
             " hold a modification stamp (use a timestamp, number or text column)"
         )
-    reserved = {c.name for c in (id_column, stamp, deleted) if c is not None}
+    reserved = {c.name for c in (id_column, stamp, deleted, created_key) if c is not None}
     columns: dict[str, Column[Any]] = {}
     for name, native in spec.fields.items():
         if native in reserved:
             raise ConfigurationError(
                 f"connector {connector!r}: field {name!r} cannot map to column {native!r} of"
-                f" {qualified!r}: it is the table's id, updated_at or deleted column"
+                f" {qualified!r}: it is the table's id, updated_at, deleted or created_key column"
             )
         columns[name] = column(native, f"field {name}")
     for name in CANONICAL_FIELDS[entity]:
         if name not in columns and name in table.c and name not in reserved:
             columns[name] = table.c[name]
-    return EntityTable(entity, table, id_column, stamp, deleted, columns)
+    return EntityTable(entity, table, id_column, stamp, deleted, columns, created_key)

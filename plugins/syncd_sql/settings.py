@@ -14,12 +14,15 @@ class SqlEntitySettings(ConnectorSettings):
 
     ``fields`` maps canonical (or custom) field names to native columns; canonical
     fields left out map to a column of the same name when the table has one.
+    ``created_key`` names a text column where each new row gets the key syncd created
+    it under, so that a create interrupted by a crash is found again by that key.
     """
 
     table: str = Field(min_length=1)
     id: str = Field(default="id", min_length=1)
     updated_at: str | None = None
     deleted: str | None = None
+    created_key: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
 
 

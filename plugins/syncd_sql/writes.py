@@ -45,7 +45,7 @@ class Writer:
             except CoercionError as error:
                 results[index] = invalid(None, str(error))
                 continue
-            rows.append(PendingRow(index, None, None, self._new_row(values, stamp)))
+            rows.append(PendingRow(index, None, None, self._new_row(values, stamp, item.key)))
         fast = self._insert_rowids if self._rowid_ids() else self._insert
         results.update(run_batch(self.db, rows, fast, self._insert))
         return [results[i] for i in range(len(items))]
@@ -88,7 +88,9 @@ class Writer:
                 results[row.index] = WriteResult(id=str(first + offset), version=version)
         return results
 
-    def _new_row(self, values: dict[str, Any], stamp: Any) -> dict[str, Any]:
+    def _new_row(self, values: dict[str, Any], stamp: Any, key: str) -> dict[str, Any]:
+        if self.table.created_key is not None:
+            values[self.table.created_key.name] = key
         if self.table.updated_at is not None:
             values[self.table.updated_at.name] = stamp
         flag = self.table.deleted

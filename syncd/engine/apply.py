@@ -186,22 +186,7 @@ class Applier:
         for op in ops:
             op.key = op.key or new_key()
         if not self.dry_run:
-            match = self.intent_fields
-            intent = pack(
-                ops[0].entity,
-                flow.target_side,
-                [
-                    (
-                        op.key or "",
-                        op.source_id,
-                        op.source_hash or fingerprint(self._source_serial(op)),
-                        {f: op.send[f] for f in match if op.send.get(f) is not None}
-                        if match
-                        else None,
-                    )
-                    for op in ops
-                ],
-            )
+            intent = self._create_intent(ops)
             flow.store.add_intents(flow.pair, [intent])
             commit.done_intents.append(intent["key"])
         items = [Create(op.key or "", op.send) for op in ops]
@@ -224,6 +209,35 @@ class Applier:
                 op.kind = "failed"
                 self._fail(commit, op, "create", error)
         self._duplicates(commit, duplicates)
+
+    def _create_intent(self, ops: list[Op]) -> dict[str, Any]:
+        """The intent row of a batch of creates (see :mod:`syncd.engine.intents`). Where
+        the target marks how far its records go, the mark is taken now, before any
+        create is sent, with what recognises each create's record after it; else the
+        sent match values, to find the records by."""
+        flow, entity = self.flow, ops[0].entity
+        mark = None if flow.target.client_ids else flow.target.create_mark(entity)
+        hashes = [op.source_hash or fingerprint(self._source_serial(op)) for op in ops]
+        if mark is not None:
+            names: dict[tuple[str, ...], int] = {}
+            pairs = zip(ops, hashes, strict=True)
+            creates = [(op.key or "", op.source_id, digest, None) for op, digest in pairs]
+            sent = [
+                (self._sent_snapshot(op)[1], names.setdefault(tuple(op.send), len(names)))
+                for op in ops
+            ]
+            return pack(entity, flow.target_side, creates, mark, sent, list(names))
+        match = self.intent_fields
+        creates = [
+            (
+                op.key or "",
+                op.source_id,
+                digest,
+                {f: op.send[f] for f in match if op.send.get(f) is not None} if match else None,
+            )
+            for op, digest in zip(ops, hashes, strict=True)
+        ]
+        return pack(entity, flow.target_side, creates)
 
     def _duplicates(self, commit: BatchCommit, found: list[tuple[Op, RecordError]]) -> None:
         """Bind creates refused as duplicates to the record that already exists and,
@@ -273,6 +287,10 @@ class Applier:
             self._cleared(commit, op)
         elif op.kind == "refuse":
             self._fail(commit, op, "refuse", RecordError(ErrorKind.INVALID, op.reason or ""))
+        elif op.kind == "hold":
+            # retried each run, so each run reports it, until a person settles it
+            error = RecordError(ErrorKind.DUPLICATE, op.reason or "", retryable=True)
+            self._fail(commit, op, "create", error)
         elif op.kind == "wait":
             self.counts["skipped"] += 1
         elif op.kind == "unreadable":
@@ -345,7 +363,9 @@ class Applier:
             serial = self._source_serial(op)
             return serial, op.source_hash or fingerprint(serial)
         serial = self._sent_serial(op)
-        return serial, fingerprint(serial)
+        if op.send_hash is None:
+            op.send_hash = fingerprint(serial)
+        return serial, op.send_hash
 
     def _bind_new(self, commit: BatchCommit, op: Op) -> None:
         """Bind ``op``'s source record to the target record it matched (or an

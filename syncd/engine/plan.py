@@ -51,6 +51,8 @@ class Op:
     source_serial: str | None = None
     #: a create's ``send`` serialised, once it is (for its intent and snapshot)
     send_serial: str | None = None
+    #: the hash of ``send_serial``, once it is taken
+    send_hash: str | None = None
     detail: dict[str, Any] | None = None
     #: two-way: fields to write back onto the source record, and the conflicts settled
     back: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +107,11 @@ class Planner:
         #: Set by the page loop when the pair had no binding of this entity as it began:
         #: the ids planned so far, the only ones that can have been bound since.
         self.fresh: set[str] | None = None
+        #: Records an interrupted create may have made already, held for a person
+        #: (source id -> why; see syncd.engine.held): never created, reported as
+        #: failed the first time a run comes to them.
+        self.held: dict[str, str] = {}
+        self.held_reported: set[str] = set()
 
     # -- entry points -------------------------------------------------------------------
 
@@ -130,6 +137,7 @@ class Planner:
         missing_of = rules.missing if rules.required else None
         select = rules.select
         hash_of, deleted_of = attrgetter(f"{side}_hash"), attrgetter(f"{side}_deleted")
+        held = self.held
         for record in records:
             if passes is not None and not passes(record.fields):
                 continue
@@ -146,6 +154,11 @@ class Planner:
                 continue
             if failures.get(record.id, "") == digest:
                 ops.append(self._op("wait", record, fields, digest, binding))
+                continue
+            if held and record.id in held:
+                if record.id not in self.held_reported:
+                    self.held_reported.add(record.id)
+                    ops.append(self._op("hold", record, fields, digest, binding, held[record.id]))
                 continue
             missing = missing_of(fields) if missing_of is not None else None
             if missing:

@@ -14,6 +14,7 @@ from typing import Any
 from syncd.config import Config, PairConfig
 from syncd.connector import Connector, ConnectorError, Record
 from syncd.engine.apply import Applier
+from syncd.engine.held import held_row
 from syncd.engine.intents import unpack
 from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
@@ -30,6 +31,9 @@ from syncd.state.store import COUNTS, other
 Progress = Callable[[str, int], None]
 StopCheck = Callable[[], str | None]
 log = get_logger("syncd.engine")
+
+#: Why a dry run creates nothing for a record with an open intent.
+DRY_RUN_HOLD = "an earlier run was interrupted while creating this record; the next run settles it"
 
 #: Records planned before the batch is applied even when few of them need writes,
 #: so cursors advance steadily through long runs of unchanged records.
@@ -396,7 +400,8 @@ class _EntityRun:
 
     def resolve_intents(self) -> None:
         """Settle creates an interrupted run sent without recording their outcome: bind
-        the record that was created, or forget the intent if nothing was created."""
+        the record that was created, forget the intent if nothing was created, or hold
+        the record for a person when it cannot be told (see :mod:`syncd.engine.held`)."""
         flow = self.flow
         rows = [
             row
@@ -404,14 +409,25 @@ class _EntityRun:
             if row["target_side"] == flow.target_side
         ]
         intents = unpack(rows)
-        if not intents or self.run.dry_run:
+        if not intents:
             return
-        ops = self.interrupted.bindings(intents)
-        self.applier.apply(ops, done_intents=[row["key"] for row in rows])
+        if self.run.dry_run:
+            self.planner.held = {i["source_id"]: DRY_RUN_HOLD for i in intents}
+            return
+        resolution = self.interrupted.resolve(intents)
+        kept = {i["row"] for i in resolution.held_intents if i["held"]}
+        new_rows = [held_row(self.entity, i) for i in resolution.held_intents if not i["held"]]
+        flow.store.add_intents(flow.pair, new_rows)
+        done = [row["key"] for row in rows if row["key"] not in kept]
+        self.applier.apply(resolution.binds, done_intents=done)
+        self.planner.held = resolution.held
+        # reported (by the planner) even when the listing does not bring them up
+        self.retry_ids = list(dict.fromkeys([*self.retry_ids, *resolution.held]))
         log.info(
             "intents.resolved",
             pair=flow.pair,
             entity=self.entity,
             intents=len(intents),
-            bound=len(ops),
+            bound=len(resolution.binds),
+            held=len(resolution.held),
         )

@@ -223,6 +223,29 @@ class ConnectorConformance:
         assert result.id == "intent-key-1"
         assert "intent-key-1" in connector.get(ENTITY, ["intent-key-1"])
 
+    def test_created_finds_records_by_their_create_key(self, connector: Connector) -> None:
+        if connector.created(ENTITY, []) is None:
+            pytest.skip("this connector keeps no trace of create keys")
+        fields = {**self.base_fields, "email": "a@example.com"}
+        (result,) = connector.create(ENTITY, [Create("intent-key-2", fields)])
+        connector.flush()
+        found = connector.created(ENTITY, ["intent-key-2", "intent-key-never-sent"])
+        assert found is not None and set(found) == {"intent-key-2"}
+        assert found["intent-key-2"].id == result.id
+
+    def test_records_created_after_a_mark_are_listed_since_it(self, connector: Connector) -> None:
+        (before,) = self.create(connector, {"email": "before@example.com"})
+        mark = connector.create_mark(ENTITY)
+        if mark is None:
+            pytest.skip("this connector gives no create mark")
+        after = self.create(connector, {"email": "a@example.com"}, {"email": "b@example.com"})
+        pages = connector.created_since(ENTITY, mark)
+        assert pages is not None, "a connector that gives marks lists records since them"
+        since = {record.id: record for page in pages for record in page}
+        assert set(since) == set(after), "exactly the records created after the mark"
+        assert before not in since
+        assert since[after[1]].fields.get("email") == "b@example.com"
+
     def test_listings_page_without_losing_or_repeating_records(self, connector: Connector) -> None:
         count = self.page_records
         batch = max(1, min(connector.batch_size, 100))
