@@ -4,6 +4,7 @@ as text (:mod:`syncd_vcard.writer`)."""
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import Mapping
 from types import ModuleType
@@ -84,6 +85,12 @@ def _reason(exc: BaseException) -> str:
         return f"the {name} property has a group prefix, which vCard does not allow there"
     if "Double quotes" in message:
         return "a parameter value holds a double quote"
+    if isinstance(exc, binascii.Error):
+        return "a base64 value cannot be decoded"
+    if isinstance(exc, UnicodeError):
+        return "a value cannot be decoded in its charset"
+    if isinstance(exc, LookupError):
+        return "a parameter names an unknown encoding or charset"
     return f"vobject cannot process it ({type(exc).__name__})"
 
 
@@ -240,8 +247,11 @@ def new_card(uid: str, fields: Mapping[str, Any]) -> str:
     """A new vCard 3.0 with ``uid`` and ``fields`` (written directly as text, see
     :mod:`syncd_vcard.writer`); :class:`VCardError` when a value cannot be written
     as UTF-8 (a lone surrogate)."""
-    text = write_card(uid, fields)
-    _check_encodable(text)
+    try:
+        text = write_card(uid, fields)
+        text.encode()
+    except UnicodeEncodeError:
+        raise VCardError(_UNENCODABLE) from None
     return text
 
 
@@ -255,17 +265,16 @@ def expected_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_encodable(text: str) -> None:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise VCardError("a value holds a character UTF-8 cannot encode") from None
+_UNENCODABLE = "a value holds a character UTF-8 cannot encode"
 
 
 def _check_written(text: str, expected: Mapping[str, Any]) -> None:
     """Refuse a patched card that does not read back as ``expected``: vobject would
     have written a card other than the one meant."""
-    _check_encodable(text)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise VCardError(_UNENCODABLE) from None
     try:
         got = vobject_fields(text)
     except VCardError as exc:
