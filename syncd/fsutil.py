@@ -13,6 +13,9 @@ from collections.abc import Iterator
 #: out when it has not backed them yet; see bench/README.md, *Memory*).
 WRITE_CHUNK = 1 << 16
 
+#: The mode of files syncd creates that hold records: owner only, whatever the umask.
+PRIVATE_MODE = 0o600
+
 
 def chunks(data: bytes) -> Iterator[memoryview]:
     """``data`` in pieces of at most :data:`WRITE_CHUNK` bytes, without copying."""

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from syncd.connector import ConfigurationError, Create, Delete, ErrorKind, Page, Update
+from syncd.connector import (
+    ConfigurationError,
+    Create,
+    Delete,
+    ErrorKind,
+    ListingProblem,
+    Page,
+    Update,
+)
 from syncd.plugins import load_registry
 from syncd_csv import CsvConnector, CsvSettings, index
 
@@ -380,7 +388,7 @@ def test_flush_replaces_the_file_atomically(tmp_path: Path) -> None:
     conn.update("contact", [Update("1", {"email": "b@x.org"})])
     conn.flush()
     assert path.stat().st_ino != inode
-    assert sorted(os.listdir(path.parent)) == ["contacts.csv"]
+    assert sorted(os.listdir(path.parent)) == [".contacts.csv.lock", "contacts.csv"]
 
 
 def test_a_run_that_writes_nothing_leaves_files_untouched(tmp_path: Path) -> None:
@@ -396,7 +404,7 @@ def test_a_run_that_writes_nothing_leaves_files_untouched(tmp_path: Path) -> Non
     conn.create("contact", [Create("k", {"email": "k@x.org"})])
     conn.close()  # unflushed writes are discarded
     assert snapshot(path) == before
-    assert sorted(os.listdir(path.parent)) == ["contacts.csv"]
+    assert sorted(os.listdir(path.parent)) == [".contacts.csv.lock", "contacts.csv"]
 
 
 def test_bom_and_line_terminator_are_kept(tmp_path: Path) -> None:
@@ -447,6 +455,10 @@ def test_rows_with_quotes_line_breaks_and_no_id_are_read_like_the_csv_module(
     write(tmp_path, ODD_ROWS)
     found = records(connector(tmp_path))
     assert sorted(found) == ["1", "2", "3", "5"]
+    problems = [problem for page in listing(connector(tmp_path)) for problem in page.problems]
+    assert problems == [
+        ListingProblem("books/contacts.csv line 6", "the row has no id (column 'Id')")
+    ]
     assert found["1"]["loyalty"] == "two\r\nlines, and a comma"
     assert found["2"]["email"] == 'b"c@x.org'
     assert found["3"]["loyalty"] == 'say "hi"'
@@ -455,10 +467,11 @@ def test_rows_with_quotes_line_breaks_and_no_id_are_read_like_the_csv_module(
 
 
 def test_edits_among_odd_rows_yield_only_the_edited_records(tmp_path: Path) -> None:
-    path = write(tmp_path, ODD_ROWS)
+    odd_rows = ODD_ROWS.replace(",no-id@x.org,,,\r\n", "")  # a problem: no cursor
+    path = write(tmp_path, odd_rows)
     conn = connector(tmp_path)
     cursor = listing(conn)[-1].cursor
-    edited = ODD_ROWS.replace("two\r\nlines", "two\r\nedited lines").replace("Cy", "Cyd")
+    edited = odd_rows.replace("two\r\nlines", "two\r\nedited lines").replace("Cy", "Cyd")
     path.write_bytes(edited.replace("2,b", "9,b").encode())
     pages = listing(conn, cursor=cursor)
     assert sorted(r.id for p in pages for r in p.records) == ["1", "3", "9"]
@@ -505,14 +518,14 @@ def test_creates_are_appended_in_place(tmp_path: Path) -> None:
     conn.flush()
     assert path.stat().st_ino == inode
     assert path.read_bytes() == (CONTACTS + "1,a@x.org\r\nk,k@x.org,,,,,\r\n").encode()
-    assert [p.name for p in path.parent.iterdir()] == ["contacts.csv"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".contacts.csv.lock", "contacts.csv"]
 
 
 def interrupted_append(monkeypatch: pytest.MonkeyPatch, conn: CsvConnector, part: int) -> None:
     """Flush a create, dying after ``part`` bytes of it reached the file itself."""
     from syncd_csv import append
 
-    def die(path: Path, size: int, data: bytes) -> None:
+    def die(path: Path, size: int, data: bytes, *_: object) -> None:
         with path.open("r+b") as handle:
             handle.seek(size)
             handle.write(data[:part])

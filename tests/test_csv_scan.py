@@ -177,13 +177,21 @@ ROWS = st.lists(
 )
 @example(rows=[[""]], delimiter=",", terminator="\r\n")  # the csv module quotes it
 @example(rows=[["a", "b"], ["c"]], delimiter=",", terminator="\n")  # a one-cell row
+@example(rows=[["a\rb", "c"]], delimiter=",", terminator="\n")  # a bare CR, LF file
+@example(rows=[["a\nb", "c"]], delimiter=",", terminator="\r")  # a bare LF, CR file
 def test_rows_are_encoded_as_the_csv_module_writes_them(
     rows: list[list[str]], delimiter: str, terminator: str
 ) -> None:
-    """The direct join of rows that need no quoting gives the csv module's very text,
-    and every other row set goes through the csv module."""
-    out = io.StringIO(newline="")
-    csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
-    assert encode_rows(rows, delimiter, terminator) == out.getvalue()
+    """Rows are quoted as the csv module quotes them for CRLF files (a cell holding
+    either line break is quoted, whatever the file's terminator), end with the file's
+    terminator, and read back as the very rows."""
+    expected = ""
+    for row in rows:
+        out = io.StringIO(newline="")
+        csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerow(row)
+        expected += out.getvalue()[:-2] + terminator
+    text = encode_rows(rows, delimiter, terminator)
+    assert text == expected
+    assert list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)) == rows
     each = encode_each(rows, delimiter, terminator)
     assert each == [encode_rows([row], delimiter, terminator) for row in rows]

@@ -6,7 +6,9 @@ and a journal beside the file makes it atomic across crashes:
 
 1. ``.NAME.append`` is written with the file's current size and the bytes to add,
    then made durable. Until it is complete the file itself is untouched.
-2. The bytes are written at that offset and the file is made durable.
+2. If the file is still the version the flush read (see :mod:`.guard`), the bytes
+   are written at that offset and the file is made durable; else the journal is
+   removed and nothing is written.
 3. The journal is removed.
 
 :func:`recover` finishes an interrupted append before the file is read or written
@@ -24,7 +26,8 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from syncd.fsutil import fsync_directory, write_bytes
+from syncd.fsutil import PRIVATE_MODE, fsync_directory, write_bytes
+from syncd_csv.guard import FileChanged, FileToken, file_token, locked, same_version
 
 _MAGIC = b"syncd-csv-append 1"
 
@@ -34,42 +37,56 @@ def journal_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.append")
 
 
-def append_bytes(path: Path, size: int, data: bytes) -> None:
-    """Append ``data`` to ``path``, whose current size is ``size``, atomically."""
+def append_bytes(path: Path, data: bytes, expect: FileToken) -> None:
+    """Append ``data`` to ``path`` atomically, provided the file is still the version
+    ``expect`` stamps when the bytes are about to be written (else
+    :class:`~syncd_csv.guard.FileChanged`, with the file untouched)."""
+    if expect is None:  # there is no file to append to any more
+        raise FileChanged(path)
+    size = expect[1]
     journal = journal_path(path)
     header = b"%s %d %d\n" % (_MAGIC, size, len(data))
-    fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
     try:
+        os.fchmod(fd, PRIVATE_MODE)
         os.write(fd, header)
         write_bytes(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     fsync_directory(path.parent)
-    _apply(path, size, data)
+    try:
+        _apply(path, size, data, expect)
+    except FileChanged:
+        os.unlink(journal)
+        raise
     os.unlink(journal)
 
 
 def recover(path: Path) -> None:
-    """Finish or drop an append that a crash interrupted (a no-op without one)."""
+    """Finish or drop an append that a crash interrupted (a no-op without one), holding
+    the file's write lock (see :mod:`.guard`)."""
     journal = journal_path(path)
-    try:
-        content = journal.read_bytes()
-    except FileNotFoundError:
+    if not journal.exists():
         return
-    header, _, data = content.partition(b"\n")
-    parts = header.split(b" ")
-    complete = (
-        len(parts) == 4
-        and b" ".join(parts[:2]) == _MAGIC
-        and parts[2].isdigit()
-        and parts[3].isdigit()
-        and len(data) == int(parts[3])
-    )
-    if complete and _ours(path, int(parts[2]), data):
-        _apply(path, int(parts[2]), data)
-    with suppress(FileNotFoundError):
-        os.unlink(journal)
+    with locked(path, path.name):
+        try:
+            content = journal.read_bytes()
+        except FileNotFoundError:
+            return
+        header, _, data = content.partition(b"\n")
+        parts = header.split(b" ")
+        complete = (
+            len(parts) == 4
+            and b" ".join(parts[:2]) == _MAGIC
+            and parts[2].isdigit()
+            and parts[3].isdigit()
+            and len(data) == int(parts[3])
+        )
+        if complete and _ours(path, int(parts[2]), data):
+            _apply(path, int(parts[2]), data)
+        with suppress(FileNotFoundError):
+            os.unlink(journal)
 
 
 def _ours(path: Path, size: int, data: bytes) -> bool:
@@ -87,10 +104,18 @@ def _ours(path: Path, size: int, data: bytes) -> bool:
         return False
 
 
-def _apply(path: Path, size: int, data: bytes) -> None:
+def _apply(path: Path, size: int, data: bytes, expect: FileToken = None) -> None:
+    """Write ``data`` at offset ``size``: after checking the file is the version
+    ``expect`` stamps (an append), or cutting it back to ``size`` first (a replay,
+    which rewrites whatever part of ``data`` the interrupted append wrote)."""
     fd = os.open(path, os.O_WRONLY)
     try:
-        os.ftruncate(fd, size)
+        if expect is None:
+            os.ftruncate(fd, size)
+        elif file_token(os.fstat(fd)) != expect:
+            raise FileChanged(path)
+        else:
+            same_version(path, expect)  # the name still leads to the file opened
         os.lseek(fd, size, os.SEEK_SET)
         write_bytes(fd, data)
         os.fsync(fd)

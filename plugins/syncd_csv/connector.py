@@ -32,11 +32,21 @@ from syncd_csv.files import (
     stat_file,
 )
 from syncd_csv.flush import apply_pending
+from syncd_csv.guard import (
+    FileChanged,
+    FileChangedError,
+    lock_open_file,
+    locked,
+    same_version,
+)
 from syncd_csv.index import KeyIndex
 from syncd_csv.layout import Layout, resolve_layout, row_version
 from syncd_csv.pending import PendingWrites
 from syncd_csv.scan import Found, scan
 from syncd_csv.settings import CsvEntitySettings, CsvSettings
+
+#: How often a flush reads a file again that changed while it was being written.
+FLUSH_ATTEMPTS = 3
 
 
 class CsvConnector(Connector):
@@ -130,9 +140,11 @@ class CsvConnector(Connector):
                 and previous.stamp.rsplit("-", 1)[-1] != stamp.rsplit("-", 1)[-1]
             ):
                 previous = None  # another mapping: its digests say nothing of these records
-            listing = ChangeListing(layout, source, previous.rows if previous is not None else {})
+            listing = ChangeListing(
+                layout, source, previous.rows if previous is not None else {}, self._shown(entity)
+            )
             yield from self._pages(
-                listing.records(),
+                listing,
                 lambda: RowDigests(stamp, listing.digests).encode(),
                 deleted=listing.vanished if previous is not None else None,
             )
@@ -203,6 +215,7 @@ class CsvConnector(Connector):
             cells = pending.creates.get(item.id)
             if cells is None and item.id in rows and item.id not in pending.deletes:
                 cells = pending.current(rows[item.id], layout)
+                pending.saw(item.id, rows[item.id])
             if _stale(item.version, cells):
                 results.append(WriteResult(id=item.id, error=_conflict(entity, item.id)))
                 continue
@@ -226,6 +239,10 @@ class CsvConnector(Connector):
 
     def _path(self, entity: str) -> Path:
         return self.directory / self._spec(entity).file
+
+    def _shown(self, entity: str) -> str:
+        """An entity's file as the settings name it, for messages (``books/contacts.csv``)."""
+        return str(Path(self.settings.path) / self._spec(entity).file)
 
     def _cursor(self, entity: str, token: FileToken) -> str:
         """The cursor for one version of a file; it also covers the settings that
@@ -257,23 +274,35 @@ class CsvConnector(Connector):
 
     def _pages(
         self,
-        records: Iterable[Record],
+        listing: ChangeListing,
         cursor: Callable[[], str],
         deleted: Callable[[], list[str]] | None = None,
     ) -> Iterator[Page]:
-        """Cut records into pages: complete-listing pages, or (with ``deleted``)
-        pages of changes. Only the last page carries the cursor and the deletions,
-        both known once every row has been read."""
+        """Cut the listing's records into pages: complete-listing pages, or (with
+        ``deleted``) pages of changes, each with the problems noted while its records
+        were read. Only the last page carries the cursor and the deletions, both
+        known once every row has been read; a listing with rows it could not read
+        has neither, and is not complete (the engine then keeps the old cursor, and
+        the next run reads the file again)."""
         size = self.settings.page_size
         complete = deleted is None
+        problems = listing.problems
+        reported = 0
         page: list[Record] = []
-        for record in records:
+        for record in listing.records():
             if len(page) == size:
-                yield Page(records=page, full=complete)
+                yield Page(records=page, full=complete, problems=problems[reported:])
+                reported = len(problems)
                 page = []
             page.append(record)
-        gone = deleted() if deleted is not None else []
-        yield Page(records=page, deleted=gone, cursor=cursor(), full=complete)
+        sound = listing.sound
+        yield Page(
+            records=page,
+            deleted=deleted() if deleted is not None and sound else [],
+            cursor=cursor() if sound else None,
+            full=complete and sound,
+            problems=problems[reported:],
+        )
 
     def _scan(self, entity: str, ids: Iterable[str]) -> tuple[Layout, dict[str, list[str]]]:
         """The raw rows of ``ids`` (first match), read in one pass over the file unless
@@ -335,6 +364,7 @@ class CsvConnector(Connector):
                 missing = RecordError(ErrorKind.NOT_FOUND, f"{entity} {rid} does not exist")
                 return WriteResult(id=rid, error=missing)
             cells = pending.current(rows[rid], layout)
+            pending.saw(rid, rows[rid])
         if _stale(item.version, cells):
             return WriteResult(id=rid, error=_conflict(entity, rid))
         changes = layout.changes(item.fields)
@@ -346,21 +376,41 @@ class CsvConnector(Connector):
         return WriteResult(id=rid, version=row_version(cells))
 
     def _flush_entity(self, entity: str) -> None:
+        """Write an entity's pending writes into the file as it is now, under its lock
+        (see :mod:`.guard`). A file that changes while it is being written is read
+        again and the writes planned anew, a few times; then the flush fails as
+        retryable, having written nothing."""
         pending = self._pending.get(entity)
         if not pending:
             self._pending.pop(entity, None)
             return
         path = self._path(entity)
-        try:
-            with self._read(entity) as (source, layout):
-                before = source.token if source is not None else None
-                found = self._found.get(entity)
-                written = apply_pending(
-                    path, source, layout, pending, self.settings.delimiter, found
-                )
-            after = file_token(stat_file(path))
-        except OSError as exc:
-            raise ConnectorError(f"{self.name}: cannot write {path}: {exc}") from exc
+        shown = self._shown(entity)
+        for _ in range(FLUSH_ATTEMPTS):
+            try:
+                with locked(path, shown), self._read(entity) as (source, layout):
+                    before = source.token if source is not None else None
+                    if source is not None:
+                        lock_open_file(source.fileno(), shown)
+                    same_version(path, before)
+                    written = apply_pending(
+                        path,
+                        source,
+                        layout,
+                        pending,
+                        self.settings.delimiter,
+                        self._found.get(entity),
+                    )
+                after = file_token(stat_file(path))
+                break
+            except FileChanged:
+                continue
+            except OSError as exc:
+                raise ConnectorError(f"{self.name}: cannot write {path}: {exc}") from exc
+        else:
+            raise FileChangedError(
+                f"{shown} changed while syncd was writing it; the run will try again"
+            )
         del self._pending[entity]
         self._update_indexes(entity, layout, before, after, written)
 

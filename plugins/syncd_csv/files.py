@@ -14,15 +14,16 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from syncd.connector import ConfigurationError
-from syncd.fsutil import WRITE_CHUNK, fsync_directory
+from syncd.fsutil import PRIVATE_MODE, WRITE_CHUNK, fsync_directory
 from syncd_csv.append import recover
+from syncd_csv.guard import FileToken, file_token, same_version
 
 #: The csv module's (and RFC 4180's) line terminator, used for files we create.
 DEFAULT_LINETERMINATOR = "\r\n"
@@ -32,9 +33,6 @@ _SNIFF_BYTES = 1 << 16
 #: (1 MiB blocks made the id scan a fifth slower).
 BLOCK = 1 << 18
 _COPY_CHUNK = 1 << 20
-
-#: What identifies one version of a file: (mtime_ns, size, inode), None when missing.
-FileToken = tuple[int, int, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +58,6 @@ class Format:
         return cls(bom=head.startswith(codecs.BOM_UTF8), lineterminator=terminator)
 
 
-def file_token(stat: os.stat_result | None) -> FileToken:
-    """The version stamp of a file as :func:`os.stat` saw it (None when missing)."""
-    if stat is None:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
 def stat_file(path: Path) -> os.stat_result | None:
     """Stat a CSV file; None when it does not exist yet, an error when its directory
     does not exist either (a misspelt ``path`` must not look like an empty table).
@@ -82,6 +73,14 @@ def stat_file(path: Path) -> os.stat_result | None:
 def byte_length(raw: str) -> int:
     """The length of a record's raw text in the file, in bytes (UTF-8)."""
     return len(raw) if raw.isascii() else len(raw.encode())
+
+
+def physical_lines(raw: str) -> int:
+    """How many lines of the file a record's raw text spans."""
+    if not raw:
+        return 0
+    breaks = raw.count("\n") + raw.count("\r") - raw.count("\r\n")
+    return breaks + (0 if raw.endswith(("\n", "\r")) else 1)
 
 
 def blank(raw: str) -> bool:
@@ -139,11 +138,18 @@ class CsvSource:
         self.header: list[str] | None = None
         #: The byte offset of the first data record (after the header).
         self.data_start = len(codecs.BOM_UTF8) if self.format.bom else 0
+        #: The number of the line the first data record starts on (from 1).
+        self.data_line = 1
         for raw, cells in self.records:
             self.data_start += byte_length(raw)
+            self.data_line += physical_lines(raw)
             if not blank(raw):
                 self.header = cells_of(raw, cells, delimiter)
                 break
+
+    def fileno(self) -> int:
+        """The descriptor of the file as opened (the version being read)."""
+        return self._text.buffer.fileno()
 
     def read_bytes(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes of the file at ``offset``, from the file as opened (the
@@ -222,6 +228,11 @@ class CsvSource:
             cells = []
         return (line + "".join(captured) if captured else line), cells
 
+    @property
+    def continued(self) -> int:
+        """How many lines after its first the record :meth:`quoted` read last spans."""
+        return len(self._captured)
+
     def _split(self) -> Iterator[tuple[str, list[str] | None]]:
         quoted = self.quoted
         for line in self._lines:
@@ -280,23 +291,30 @@ class AtomicFile:
     Use it through :func:`atomic_write`; set ``unchanged`` to keep the original.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, expect: FileToken) -> None:
         self.path = path
+        #: The version of ``path`` this file may replace (None: there must be none).
+        self.expect = expect
         self.temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-        # 0o666 lets the umask decide, as for any new file; mkstemp would force 0o600.
-        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        # Owner-only whatever the umask: the file holds contact data. A file that is
+        # replaced passes its own mode on (see commit).
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+        os.fchmod(fd, PRIVATE_MODE)  # a umask such as 0o277 would take more away
         # closed by commit or discard; its buffer holds one WRITE_CHUNK
         self.out: BinaryIO = open(fd, "wb", buffering=WRITE_CHUNK)  # noqa: SIM115
         #: Set when the new content turned out equal to the old: nothing is replaced.
         self.unchanged = False
 
     def commit(self) -> None:
-        """Make the written bytes durable and put them in place of the original."""
+        """Make the written bytes durable and put them in place of the original,
+        provided that is still the version ``expect`` stamps (else
+        :class:`~syncd_csv.guard.FileChanged`, and the original stays)."""
         self.out.flush()
         os.fsync(self.out.fileno())
         self.out.close()
         with suppress(FileNotFoundError):
             shutil.copymode(self.path, self.temp)
+        same_version(self.path, self.expect)
         os.replace(self.temp, self.path)
         fsync_directory(self.path.parent)
 
@@ -308,10 +326,11 @@ class AtomicFile:
 
 
 @contextmanager
-def atomic_write(path: Path) -> Iterator[AtomicFile]:
-    """Write a replacement for ``path``: committed when the block ends normally (unless
-    marked ``unchanged``), discarded when it raises, so no temporary file is left."""
-    atomic = AtomicFile(path)
+def atomic_write(path: Path, expect: FileToken) -> Iterator[AtomicFile]:
+    """Write a replacement for the version ``expect`` of ``path`` (None: a new file):
+    committed when the block ends normally (unless marked ``unchanged``) and ``path``
+    is still that version, discarded otherwise, so no temporary file is left."""
+    atomic = AtomicFile(path, expect)
     try:
         yield atomic
     except BaseException:
@@ -328,19 +347,24 @@ def atomic_write(path: Path) -> Iterator[AtomicFile]:
 
 
 class RowWriter:
-    """Writes a CSV file's new content: rows as cells through the csv module (minimal
+    """Writes a CSV file's new content: rows as cells (see :func:`encode_rows`: minimal
     quoting, the file's line terminator), and records read from the old file copied
     verbatim as their raw text, so untouched rows keep every byte."""
 
     def __init__(self, text: io.TextIOWrapper, delimiter: str, fmt: Format) -> None:
         self._text = text
-        self._csv = csv.writer(text, delimiter=delimiter, lineterminator=fmt.lineterminator)
+        self._delimiter = delimiter
         self._terminator = fmt.lineterminator
         #: ``write(raw)``: copy raw record text (see :meth:`end_raw`).
         self.write = text.write
-        #: ``writerow(cells)`` / ``writerows(rows)``: write rows of cells.
-        self.writerow = self._csv.writerow
-        self.writerows = self._csv.writerows
+
+    def writerow(self, row: Sequence[str]) -> None:
+        """Write one row of cells."""
+        self._text.write(encode_rows([row], self._delimiter, self._terminator))
+
+    def writerows(self, rows: Iterable[Sequence[str]]) -> None:
+        """Write rows of cells."""
+        self._text.write(encode_rows(list(rows), self._delimiter, self._terminator))
 
     def end_raw(self, last: str | None) -> None:
         """After raw copies whose last record was ``last``: add the line break the
@@ -350,20 +374,32 @@ class RowWriter:
 
 
 def encode_rows(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) -> str:
-    """Rows as the csv module writes them (minimal quoting, ``terminator`` after each).
+    """Rows as CSV text with minimal quoting and ``terminator`` after each.
 
-    Most rows need no quoting: no cell holds the delimiter, a quote or a line break.
-    Those are joined directly, which gives the csv module's very text five times
-    quicker (a first export writes every row of the file); anything else goes through
-    the csv module."""
+    A cell is quoted when it holds the delimiter, a quote or a line break of either
+    kind (``\r`` or ``\n``, whatever the file's terminator: the csv module quotes only
+    the characters of its own terminator, so a bare ``\r`` in an LF file would split
+    the row when read back), and so is a row that is one empty cell. Most rows need
+    no quoting at all: those are joined directly, checked for a whole batch at once
+    (a first export writes every row of the file)."""
     if not rows:
         return ""
     lines = _plain_lines(rows, delimiter)
-    if lines is not None:
-        return terminator.join(lines) + terminator
-    out = io.StringIO(newline="")
-    csv.writer(out, delimiter=delimiter, lineterminator=terminator).writerows(rows)
-    return out.getvalue()
+    if lines is None:
+        lines = [_quoted_line(row, delimiter) for row in rows]
+    return terminator.join(lines) + terminator
+
+
+def _quoted_line(row: Sequence[str], delimiter: str) -> str:
+    """One row's cells joined by ``delimiter``, each quoted where it must be."""
+    if len(row) == 1 and not row[0]:
+        return '""'  # else the row would read back as a blank line
+    return delimiter.join(
+        '"' + cell.replace('"', '""') + '"'
+        if '"' in cell or delimiter in cell or "\n" in cell or "\r" in cell
+        else cell
+        for cell in row
+    )
 
 
 def encode_each(rows: Sequence[Sequence[str]], delimiter: str, terminator: str) -> list[str]:

@@ -19,6 +19,7 @@ from syncd_csv.files import (
     encode_rows,
     record_id,
 )
+from syncd_csv.guard import FileChanged
 from syncd_csv.layout import Layout
 from syncd_csv.pending import PendingWrites
 from syncd_csv.scan import Found
@@ -96,11 +97,11 @@ def _splice(
         edits.append((*span, new))
     edits.sort(key=lambda edit: edit[0])
     created = list(pending.creates.values())
-    with atomic_write(path) as atomic, open(path, "rb") as old:
+    with atomic_write(path, source.token) as atomic:
         if not changed and not created:
             atomic.unchanged = True
             return written
-        out = _Output(atomic.out, old)
+        out = _Output(atomic.out, source.fileno())
         terminator = fmt.lineterminator
         rewritten = [new for *_, new in edits if new is not None]
         lines = iter(encode_each(rewritten, delimiter, terminator))
@@ -124,8 +125,9 @@ RELEASE_STEP = 1 << 20
 
 
 class _Output:
-    """The new file's bytes, copied from ``old`` or written, remembering the last byte
-    and handed on in pieces of at most :data:`~syncd.fsutil.WRITE_CHUNK` bytes.
+    """The new file's bytes, copied from the old file (open as ``old``, the very
+    version that was read and located) or written, remembering the last byte and
+    handed on in pieces of at most :data:`~syncd.fsutil.WRITE_CHUNK` bytes.
 
     The pages of ``old`` that are copied are dropped from the page cache every
     :data:`RELEASE_STEP` bytes (``POSIX_FADV_DONTNEED``, where the system has it), as
@@ -136,10 +138,12 @@ class _Output:
     benchmark sequence, writing a 13 MB file took 25-30 ms without the release and
     7-8 ms with it."""
 
-    def __init__(self, out: BinaryIO, old: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, old: int) -> None:
         self.out = out
         self.old = old
         self.last = b""
+        #: where the copy last read up to in the old file
+        self.position = 0
         #: the old file's bytes before this offset are released
         self.released = 0
 
@@ -158,23 +162,24 @@ class _Output:
         cut short meanwhile by another program gives fewer bytes, where a mapping
         would kill the process)."""
         old = self.old
-        old.seek(start)
         while count > 0:
-            chunk = old.read(min(count, WRITE_CHUNK))
+            chunk = os.pread(old, min(count, WRITE_CHUNK), start)
             if not chunk:
                 break
             self.write(chunk)
             count -= len(chunk)
-        if old.tell() - self.released >= RELEASE_STEP:
+            start += len(chunk)
+        self.position = start
+        if start - self.released >= RELEASE_STEP:
             self.release_copied()
 
     def release_copied(self) -> None:
         """Drop the cached pages of the old file up to where the copy has read."""
-        end = self.old.tell()
+        end = self.position
         advise = getattr(os, "posix_fadvise", None)  # not on macOS or Windows
         if end > self.released and advise is not None:
             with suppress(OSError):  # advice only: a file system may not take it
-                advise(self.old.fileno(), self.released, end - self.released, _DONTNEED)
+                advise(self.old, self.released, end - self.released, _DONTNEED)
         self.released = end
 
 
@@ -190,7 +195,7 @@ def _append(
     text = encode_rows(created, delimiter, fmt.lineterminator)
     if not source.ends_with_line_break():
         text = fmt.lineterminator + text
-    append_bytes(path, source.stat.st_size, text.encode())
+    append_bytes(path, text.encode(), source.token)
     return created
 
 
@@ -203,27 +208,38 @@ def _rewrite(
 ) -> list[list[str]]:
     """Stream the records through, dropping deleted ones and replacing updated ones,
     then append the created rows; unknown columns and row order are kept, and rows
-    nothing touched are copied byte for byte."""
+    nothing touched are copied byte for byte.
+
+    The file may have changed since the rows to change were read (that is why it is
+    streamed through): each such row must still be as it was read, and each row to
+    update still there, else :class:`~syncd_csv.guard.FileChanged`. Rows others
+    added, removed or edited around them are kept as they are now."""
     written: list[list[str]] = []
     fmt = source.format if source is not None else Format()
     changed = source is None or source.header is None
     touched = pending.deletes | pending.updates.keys()
+    met: set[str] = set()
     id_col = layout.id_col
     with (
-        atomic_write(path) as atomic,
+        atomic_write(path, source.token if source is not None else None) as atomic,
         csv_writer(atomic.out, delimiter, fmt, bom=fmt.bom) as writer,
     ):
         writer.writerow(layout.header)
         last = None
         copy = writer.write
         for raw, cells in source.records if source is not None else ():
-            if record_id(raw, cells, delimiter, id_col) not in touched:
+            rid = record_id(raw, cells, delimiter, id_col)
+            if rid not in touched:
                 copy(raw)
                 last = raw
                 continue
             writer.end_raw(last)
             last = None
             row = cells_of(raw, cells, delimiter)
+            if rid not in met:  # the first row with the id is the one that was read
+                met.add(rid)
+                if not pending.as_read(rid, row):
+                    raise FileChanged(path)
             new = pending.rewrite(row, layout)
             if new is None:
                 changed = True
@@ -231,6 +247,8 @@ def _rewrite(
             written.append(new)
             changed = changed or new != layout.padded(row)
             writer.writerow(new)
+        if not pending.updates.keys() <= met:
+            raise FileChanged(path)  # a row to update is gone
         writer.end_raw(last)
         writer.writerows(pending.creates.values())
         written.extend(pending.creates.values())

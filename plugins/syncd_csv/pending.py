@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncd_csv.layout import Layout
+from syncd_csv.layout import Layout, row_version
 
 
 class PendingWrites:
@@ -20,6 +20,8 @@ class PendingWrites:
         #: Existing id -> column name -> new cell.
         self.updates: dict[str, dict[str, str]] = {}
         self.deletes: set[str] = set()
+        #: Existing id -> its row as read when an update or delete of it was checked.
+        self.seen: dict[str, list[str]] = {}
 
     def __len__(self) -> int:
         return len(self.creates) + len(self.updates) + len(self.deletes)
@@ -48,6 +50,16 @@ class PendingWrites:
             if index is not None:
                 cells[index] = cell
         return cells
+
+    def saw(self, rid: str, row: list[str]) -> None:
+        """Note the file row an update or delete of ``rid`` was checked against."""
+        self.seen[rid] = row
+
+    def as_read(self, rid: str, row: list[str]) -> bool:
+        """True when ``row`` (of ``rid``, in the file being rewritten) holds what the
+        writes of ``rid`` were checked against (or nothing was checked)."""
+        seen = self.seen.get(rid)
+        return seen is None or seen is row or row_version(seen) == row_version(row)
 
     def update(self, rid: str, changes: dict[int, str], layout: Layout) -> None:
         """Record new cells (column index -> cell) for an existing row."""
