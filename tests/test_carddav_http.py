@@ -1,10 +1,12 @@
 """The carddav connector's HTTP behaviour against a real Radicale behind a small
 fault-injecting proxy: retries with backoff and Retry-After, run errors for a server
-that keeps failing or refuses access, per-record errors for a refused card, and a
-server without sync-collection (ETag listing)."""
+that keeps failing or refuses access, per-record errors for a refused card, a server
+without sync-collection (ETag listing), and cards damaged on their way from the
+server (listing problems, a card that cannot be patched)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -26,6 +28,7 @@ from syncd.connector import (
     ErrorKind,
     RateLimitedError,
     UnavailableError,
+    Update,
 )
 from syncd_carddav import CardDavConnector
 
@@ -45,13 +48,24 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Rewrite:
+    """Replace ``pattern`` (a regular expression) with ``replacement`` in the answers
+    to ``method``: a card damaged on the server or on its way."""
+
+    method: str
+    pattern: bytes
+    replacement: bytes
+
+
 class Proxy:
     """A reverse proxy on 127.0.0.1 in front of ``upstream``, with injectable faults
-    and a log of the requests it saw as (method, path)."""
+    and rewrites, and a log of the requests it saw as (method, path)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.faults: list[Fault] = []
+        self.rewrites: list[Rewrite] = []
         self.seen: list[tuple[str, str]] = []
         self.client = httpx.Client()
         proxy = self
@@ -78,13 +92,17 @@ class Proxy:
                 answer = proxy.client.request(
                     self.command, proxy.upstream + self.path, headers=headers, content=body
                 )
+                content = answer.content
+                for rewrite in proxy.rewrites:
+                    if rewrite.method == self.command:
+                        content = re.sub(rewrite.pattern, rewrite.replacement, content, flags=re.S)
                 self.send_response(answer.status_code)
                 for name, value in answer.headers.items():
                     if name.lower() not in _HOP_BY_HOP:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.content)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(answer.content)
+                self.wfile.write(content)
 
             do_GET = do_PUT = do_DELETE = do_PROPFIND = do_REPORT = do_MKCOL = _any
 
@@ -166,8 +184,56 @@ def test_a_refused_card_fails_alone(proxy: Proxy, tmp_path: Path) -> None:
     assert "415" in error.message
 
 
+def test_cards_that_cannot_be_read_are_listing_problems(proxy: Proxy, tmp_path: Path) -> None:
+    """Issue 17, item 5: a card the server sends cut short, or sends no data for, is
+    reported on its page (resource name, one-line reason), not left out silently."""
+    conn = connector(proxy.book, tmp_path)  # type: ignore[attr-defined]
+    emails = {"a": "a@x.example", "b": "cut@x.example", "c": "c@x.example", "d": "none@x.example"}
+    created = conn.create("contact", [Create(k, {"email": v}) for k, v in emails.items()])
+    assert all(r.ok for r in created)
+    proxy.rewrites += [
+        Rewrite("REPORT", rb"(EMAIL:cut@x\.example).*?END:VCARD", rb"\1"),
+        Rewrite("REPORT", rb"<([\w]+:)?address-data[^>]*>[^<]*none@x\.example[^<]*</[^>]*>", b""),
+    ]
+    pages = list(conn.changes("contact", None))
+    assert sorted(r.id for p in pages for r in p.records) == ["a.vcf", "c.vcf"]
+    problems = {p.id: p for page in pages for p in page.problems}
+    assert set(problems) == {"b.vcf", "d.vcf"}
+    assert problems["b.vcf"].where == "b.vcf" and "cut short" in problems["b.vcf"].reason
+    assert problems["d.vcf"].reason == "the server sent no card data"
+    assert not any(p.warning or "@" in p.reason for p in problems.values())
+    assert set(conn.get("contact", ["a.vcf", "b.vcf"])) == {"a.vcf"}
+
+
+def test_a_card_that_cannot_be_patched_or_written_fails_alone(proxy: Proxy, tmp_path: Path) -> None:
+    """Issue 17, item 8: a card the update cannot patch, or a new card that cannot be
+    written, is that card's permanent INVALID error; the rest of the batch goes on."""
+    conn = connector(proxy.book, tmp_path)  # type: ignore[attr-defined]
+    created = conn.create(
+        "contact",
+        [Create(k, {"email": f"{k}@x.example"}) for k in "abc"]
+        + [Create("d", {"email": "d@x.example", "notes": "lone \ud800"})],
+    )
+    assert [r.ok for r in created] == [True, True, True, False]
+    bad_new = created[3].error
+    assert bad_new is not None and bad_new.kind is ErrorKind.INVALID
+    assert bad_new.message == "d.vcf: cannot create: a value holds a character UTF-8 cannot encode"
+    # b's card comes back from the server with a grouped UID, which vobject refuses
+    proxy.rewrites.append(Rewrite("GET", rb"\nUID:b\r", rb"\nitem1.UID:b\r"))
+    puts = proxy.count("PUT")
+    results = conn.update("contact", [Update(f"{k}.vcf", {"title": "CEO"}) for k in "abc"])
+    assert [r.ok for r in results] == [True, False, True]
+    error = results[1].error
+    assert error is not None and error.kind is ErrorKind.INVALID and not error.retryable
+    assert error.message.startswith("b.vcf: cannot update: ") and "group" in error.message
+    assert proxy.count("PUT") == puts + 2
+
+
 def test_without_sync_collection_etags_are_compared(
-    proxy: Proxy, radicale: str, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
+    proxy: Proxy,
+    radicale: str,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A server that refuses sync-collection is listed with PROPFIND; the cursor keeps
     the ETags, so later runs fetch only new and changed cards and report deletions."""

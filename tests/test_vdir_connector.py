@@ -254,3 +254,79 @@ def test_sql_to_vdir_through_the_cli(tmp_path: Path) -> None:
     assert third.json()["counts"]["updated"] == 1
     final = ann_file.read_text()
     assert "X-KHARD-NICK:annie" in final and "+1 555 0199" in final
+
+
+#: A card vobject reads but cannot write back (vCard allows no group on UID), and
+#: one cut short: the two ways one card in a folder goes bad.
+UNPATCHABLE = V4.replace("UID:u1", "item1.UID:u1")
+TRUNCATED = V4[: V4.index("TITLE:")]
+
+
+def test_unreadable_cards_are_listing_problems_not_silent_gaps(tmp_path: Path) -> None:
+    """Issue 17, item 5: a card that cannot be read is reported on its page (file
+    name, id, one-line reason without card content), not left out silently."""
+    conn = connector(tmp_path)
+    folder = tmp_path / "cards"
+    for name in ("a", "c", "e"):
+        (folder / f"{name}.vcf").write_text(V4)
+    (folder / "b.vcf").write_text(TRUNCATED)
+    (folder / "d.vcf").write_bytes(V4.replace("Bo Ek", "B\xf6").encode("latin-1"))
+    pages = list(conn.changes("contact", None))
+    assert sorted(r.id for p in pages for r in p.records) == ["a", "c", "e"]
+    problems = {p.id: p for page in pages for p in page.problems}
+    assert set(problems) == {"b", "d"}
+    assert problems["b"].where == "b.vcf" and not problems["b"].warning
+    assert "cut short" in problems["b"].reason
+    assert problems["d"].where == "d.vcf" and "not UTF-8" in problems["d"].reason
+    assert all("\n" not in p.reason and "Ek" not in p.reason for p in problems.values())
+    # The cards that read are still fetched and found; the broken ones are not.
+    assert set(conn.get("contact", ["a", "b", "d"])) == {"a"}
+    assert sorted(r.id for r in conn.find("contact", "email", ["bo@ek.example"])[
+        "bo@ek.example"]) == ["a", "c", "e"]  # fmt: skip
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 0")
+def test_a_card_file_that_cannot_be_opened_is_a_listing_problem(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    (tmp_path / "cards" / "a.vcf").write_text(V4)
+    (tmp_path / "cards" / "a.vcf").chmod(0)
+    [page] = conn.changes("contact", None)
+    assert page.records == [] and [p.where for p in page.problems] == ["a.vcf"]
+    assert "cannot read the file" in page.problems[0].reason
+
+
+def test_a_card_that_cannot_be_patched_fails_alone(tmp_path: Path) -> None:
+    """Issue 17, item 8: a malformed card's update is that card's permanent INVALID
+    error naming its file; the other cards of the batch are written."""
+    conn = connector(tmp_path)
+    folder = tmp_path / "cards"
+    (folder / "a.vcf").write_text(V4)
+    (folder / "b.vcf").write_text(UNPATCHABLE)
+    (folder / "c.vcf").write_text(TRUNCATED)
+    (folder / "d.vcf").write_text(V4)
+    items = [Update(rid, {"title": "Chair"}) for rid in "abcd"]
+    results = conn.update("contact", items)
+    assert [r.ok for r in results] == [True, False, False, True]
+    for rid, result in zip("bc", results[1:3], strict=True):
+        assert result.error is not None and result.error.kind is ErrorKind.INVALID
+        assert not result.error.retryable
+        message = result.error.message
+        assert message.startswith(f"{rid}.vcf: cannot update: ") and "\n" not in message
+        assert "Ek" not in message and "u1" not in message
+    assert "UID property has a group" in results[1].error.message  # type: ignore[union-attr]
+    assert (folder / "b.vcf").read_bytes() == UNPATCHABLE.encode()
+    assert (folder / "c.vcf").read_bytes() == TRUNCATED.encode()
+    assert card_fields((folder / "d.vcf").read_text())["title"] == "Chair"
+
+
+def test_a_new_card_that_cannot_be_written_fails_alone(tmp_path: Path) -> None:
+    conn = connector(tmp_path)
+    results = conn.create(
+        "contact",
+        [Create("k1", {"email": "a@x"}), Create("k2", {"notes": "bad \ud800"}),
+         Create("k3", {"email": "c@x"})],
+    )  # fmt: skip
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error is not None and results[1].error.kind is ErrorKind.INVALID
+    assert results[1].error.message.startswith("k2.vcf: cannot create: ")
+    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["k1.vcf", "k3.vcf"]

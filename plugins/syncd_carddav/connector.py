@@ -19,6 +19,7 @@ from syncd.connector import (
     Create,
     Delete,
     ErrorKind,
+    ListingProblem,
     Page,
     Record,
     RecordError,
@@ -198,34 +199,50 @@ class CardDavConnector(Connector):
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
             last = start + size >= len(members)
-            records = self._fetch([m.href for m in chunk])
+            records, problems = self._fetch([m.href for m in chunk])
             yield Page(
                 records=list(records.values()),
                 deleted=deleted if last else [],
                 cursor=token if last else None,
                 full=complete,
+                problems=problems,
             )
 
-    def _fetch(self, hrefs: list[str]) -> dict[str, Record]:
-        found = {}
+    def _fetch(self, hrefs: list[str]) -> tuple[dict[str, Record], list[ListingProblem]]:
+        """The cards at ``hrefs`` (one multiget), and a problem for each one the server
+        sent no readable card for; cards the server reports gone are neither."""
+        found: dict[str, Record] = {}
+        problems: list[ListingProblem] = []
+        answered: set[str] = set()
         for member in self.dav.multiget(hrefs):
             name = self.dav.href_to_name(member.href)
-            if member.gone or member.data is None or name is None:
+            if name is None:
+                continue
+            answered.add(name)
+            if member.gone:
+                continue
+            if member.data is None:
+                problems.append(ListingProblem(name, "the server sent no card data", name))
                 continue
             try:
                 fields = card_fields(member.data)
-            except VCardError:
-                log.warning("%s: %s is not a readable vCard; skipped", self.name, name)
+            except VCardError as exc:
+                problems.append(ListingProblem(name, str(exc), name))
                 continue
             found[name] = Record(id=name, fields=fields, version=member.etag)
-        return found
+        for href in hrefs:
+            name = self.dav.href_to_name(href)
+            if name is not None and name not in answered:
+                problems.append(ListingProblem(name, "the server did not answer for it", name))
+        return found, problems
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
-        """Fetch cards by resource name with one multiget."""
+        """Fetch cards by resource name with one multiget; missing and unreadable
+        cards are absent (a listing reports the unreadable ones)."""
         self._check_entity(entity)
         if not ids:
             return {}
-        return self._fetch([self._href(rid) for rid in ids])
+        return self._fetch([self._href(rid) for rid in ids])[0]
 
     def find(self, entity: str, field: str, keys: Collection[str]) -> Mapping[str, list[Record]]:
         """Find cards by a normalised field value (lists the address book)."""
@@ -249,7 +266,12 @@ class CardDavConnector(Connector):
         results = []
         for item in items:
             name = f"{item.key}.vcf"
-            response = self._put(name, new_card(item.key, item.fields), {"If-None-Match": "*"})
+            try:
+                text = new_card(item.key, item.fields)
+            except VCardError as exc:
+                results.append(_error(None, ErrorKind.INVALID, f"{name}: cannot create: {exc}"))
+                continue
+            response = self._put(name, text, {"If-None-Match": "*"})
             if response.status_code == 412:  # our own earlier, interrupted create
                 existing = self.get(entity, [name]).get(name)
                 if existing is not None:
@@ -277,7 +299,8 @@ class CardDavConnector(Connector):
             try:
                 text = patch_card(response.text, item.fields)
             except VCardError as exc:
-                results.append(_error(item.id, ErrorKind.INVALID, str(exc)))
+                message = f"{item.id}: cannot update: {exc}"
+                results.append(_error(item.id, ErrorKind.INVALID, message))
                 continue
             match = etag or item.version
             headers = {"If-Match": match} if match else {}
@@ -335,7 +358,7 @@ class CardDavConnector(Connector):
         )
 
 
-def _error(rid: str, kind: ErrorKind, message: str, retryable: bool = False) -> WriteResult:
+def _error(rid: str | None, kind: ErrorKind, message: str, retryable: bool = False) -> WriteResult:
     return WriteResult(id=rid, error=RecordError(kind, message, retryable=retryable))
 
 

@@ -17,6 +17,7 @@ from syncd.connector import (
     Create,
     Delete,
     ErrorKind,
+    ListingProblem,
     Page,
     Record,
     RecordError,
@@ -108,12 +109,20 @@ class VdirConnector(Connector):
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
             last = start + size >= len(ids)
-            records = [r for rid in chunk if (r := self._read(rid)) is not None]
+            records: list[Record] = []
+            problems: list[ListingProblem] = []
+            for rid in chunk:
+                read = self._read(rid)
+                if isinstance(read, Record):
+                    records.append(read)
+                elif isinstance(read, ListingProblem):
+                    problems.append(read)
             yield Page(
                 records=records,
                 deleted=deleted if last else [],
                 cursor=packed if last else None,
                 full=complete,
+                problems=problems,
             )
 
     def _listing(
@@ -130,12 +139,13 @@ class VdirConnector(Connector):
         return ids, deleted, now.encode(), before is None
 
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
-        """Read the named cards; missing or unreadable files are absent."""
+        """Read the named cards; missing or unreadable files are absent (a listing
+        reports the unreadable ones)."""
         self._check_entity(entity)
         found = {}
         for rid in ids:
             record = self._read(rid)
-            if record is not None:
+            if isinstance(record, Record):
                 found[rid] = record
         return found
 
@@ -151,7 +161,7 @@ class VdirConnector(Connector):
         found: dict[str, list[Record]] = {}
         for rid in candidates:
             record = self._read(rid)
-            if record is None:
+            if not isinstance(record, Record):
                 continue
             key = normalize_key(field, record.fields.get(field))
             if key in wanted:
@@ -174,8 +184,14 @@ class VdirConnector(Connector):
                 results.append(None)
             else:
                 results.append(WriteResult(id=item.key, version=file_version(stat)))
-        writes = [(self._path(item.key), new_card(item.key, item.fields)) for _, item in new]
-        for (index, item), version in zip(new, write_all(self._dir, writes), strict=True):
+        writes: list[tuple[int, Create, str]] = []
+        for index, item in new:
+            try:
+                writes.append((index, item, new_card(item.key, item.fields)))
+            except VCardError as exc:
+                results[index] = WriteResult(error=self._invalid(item.key, "create", exc))
+        files = [(self._path(item.key), text) for _, item, text in writes]
+        for (index, item, _), version in zip(writes, write_all(self._dir, files), strict=True):
             self._indexed(item.key, item.fields)
             results[index] = WriteResult(id=item.key, version=version)
         self._folder_written()
@@ -241,7 +257,8 @@ class VdirConnector(Connector):
             index = self._indexes[field] = KeyIndex()
             for rid in snapshot(self._dir, self.settings.suffix):
                 record = self._read(rid)
-                key = normalize_key(field, record.fields.get(field)) if record else None
+                found = record.fields.get(field) if isinstance(record, Record) else None
+                key = normalize_key(field, found)
                 if key:
                     index.add(key, rid)
         return index
@@ -266,20 +283,32 @@ class VdirConnector(Connector):
     def _path(self, rid: str) -> str:
         return f"{self._dir}/{rid}{self.settings.suffix}"
 
-    def _read(self, rid: str) -> Record | None:
-        """One card as a record, or None if the file is gone or not a vCard."""
-        found = read_file(self._path(rid))
-        if found is None:
-            return None
-        data, version = found
+    def _file(self, rid: str) -> str:
+        return f"{rid}{self.settings.suffix}"
+
+    def _read(self, rid: str) -> Record | ListingProblem | None:
+        """One card as a record, None if the file is gone, or what keeps it from being
+        read (one line naming the file, none of the card's content)."""
         try:
-            return Record(id=rid, fields=card_fields(data.decode()), version=version)
-        except (VCardError, UnicodeDecodeError):
-            return None
+            found = read_file(self._path(rid))
+            if found is None:
+                return None
+            data, version = found
+            return Record(id=rid, fields=card_fields(_text(data)), version=version)
+        except OSError as exc:
+            reason = f"cannot read the file: {exc.strerror or type(exc).__name__}"
+        except VCardError as exc:
+            reason = str(exc)
+        return ListingProblem(where=self._file(rid), reason=reason, id=rid)
 
     def _patched(self, item: Update) -> WriteResult | str:
         """The card text after ``item``, or the failed result when it cannot be done."""
-        found = read_file(self._path(item.id))
+        try:
+            found = read_file(self._path(item.id))
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            error = RecordError(ErrorKind.INVALID, f"{self._file(item.id)}: cannot read: {reason}")
+            return WriteResult(id=item.id, error=error)
         if found is None:
             error = RecordError(ErrorKind.NOT_FOUND, f"card {item.id} does not exist")
             return WriteResult(id=item.id, error=error)
@@ -287,9 +316,21 @@ class VdirConnector(Connector):
         if item.version is not None and item.version != current:
             return WriteResult(id=item.id, error=_conflict(item.id))
         try:
-            return patch_card(data.decode(), item.fields)
-        except (VCardError, UnicodeDecodeError) as exc:
-            return WriteResult(id=item.id, error=RecordError(ErrorKind.INVALID, str(exc)))
+            return patch_card(_text(data), item.fields)
+        except VCardError as exc:
+            return WriteResult(id=item.id, error=self._invalid(item.id, "update", exc))
+
+    def _invalid(self, rid: str, action: str, exc: VCardError) -> RecordError:
+        """The permanent error of a card that cannot be read or written as asked."""
+        return RecordError(ErrorKind.INVALID, f"{self._file(rid)}: cannot {action}: {exc}")
+
+
+def _text(data: bytes) -> str:
+    """A card file's text; :class:`VCardError` when it is not UTF-8."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise VCardError(f"not UTF-8 (byte {exc.start})") from None
 
 
 def _conflict(rid: str) -> RecordError:
