@@ -114,3 +114,45 @@ def test_records_without_an_id_or_listed_twice_fail_alone() -> None:
 
     clean = ListingScreen("contact").page(Page(records=[rec("1"), rec("2")], full=True))
     assert [r.id for r in clean.records] == ["1", "2"] and clean.ops == []
+
+
+def test_a_retried_record_that_cannot_be_read_is_not_taken_for_deleted(
+    tmp_path: Path, store: Store
+) -> None:
+    """A record whose last write failed is fetched again by id; ``get`` leaves out a
+    record it cannot read, and that absence deletes nothing."""
+    from syncd.connector import ErrorKind, RecordError
+
+    left, right = systems()
+    rid = left.put("contact", {"email": "a@x.org"})
+    assert run(tmp_path, store, **FULL_LEFT).counts["created"] == 1
+    (target,) = right.rows("contact")
+    right.write_errors[target] = RecordError(ErrorKind.TRANSIENT, "busy", retryable=True)
+    left.edit("contact", rid, phone="1")
+    assert run(tmp_path, store, **FULL_LEFT).counts["failed"] == 1
+    del right.write_errors[target]
+    left.unreadable[("contact", rid)] = "truncated"
+
+    result = run(tmp_path, store, **FULL_LEFT)
+    assert result.counts["deleted"] == 0 and target in right.rows("contact")
+
+    del left.unreadable[("contact", rid)]
+    mended = run(tmp_path, store, **FULL_LEFT)
+    assert mended.counts["updated"] == 1 and right.rows("contact")[target]["phone"] == "1"
+
+
+def test_a_full_run_takes_no_unreadable_target_record_for_deleted(
+    tmp_path: Path, store: Store
+) -> None:
+    """A full run looks for bound records deleted on the receiving side; one that side
+    cannot read is not one of them (it would be created again: a duplicate)."""
+    left, right = systems()
+    left.put("contact", {"email": "a@x.org"})
+    pair = {**PAIR, "recreate_deleted": True}
+    cfg = make_config(tmp_path, pair)
+    assert PairRunner(cfg, store).run("p").counts["created"] == 1
+    (target,) = right.rows("contact")
+    right.unreadable[("contact", target)] = "not a vCard"
+
+    result = PairRunner(cfg, store).run("p", full=True)
+    assert result.counts["created"] == 0 and len(right.rows("contact")) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -369,8 +369,18 @@ class _EntityRun:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             found = self.flow.source.get(self.entity, chunk)
-            gone = [i for i in chunk if i not in found]
-            self.process(list(found.values()), gone)
+            self.process(list(found.values()), [])
+            self._not_found(i for i in chunk if i not in found)
+
+    def _not_found(self, ids: Iterable[str]) -> None:
+        """Forget the retries of records the source no longer gives. Their absence is
+        no deletion: a record ``get`` cannot read is absent too, and deletions are
+        told by the change feed or inferred from a complete, clean listing."""
+        reason = "no longer found at the source; a deletion is taken from its listing"
+        ops = [Op("skip", self.entity, record_id, reason=reason) for record_id in ids]
+        if ops:
+            self.pending.extend(ops)
+            self.flush()
 
     def _infer_deletions(self, seen: set[str]) -> None:
         side = self.flow.source_side
@@ -387,8 +397,19 @@ class _EntityRun:
         them (``recreate_deleted``) or mark them deleted there."""
         flow = self.flow
         present: set[str] = set()
+        screen = ListingScreen(self.entity)
         for page in flow.target.changes(self.entity, None, full=True):
+            screen.page(page)
             present.update(r.id for r in page.records)
+        if screen.damaged:
+            log.warning(
+                "target_deletions.skipped",
+                pair=flow.pair,
+                side=flow.target_side,
+                entity=self.entity,
+                note="records could not be read there: none is taken for deleted",
+            )
+            return
         gone = [
             b.id_on(flow.source_side)
             for b in flow.store.iter_bindings(flow.pair, self.entity)

@@ -204,7 +204,12 @@ class MemoryConnector(Connector):
     def get(self, entity: str, ids: Sequence[str]) -> dict[str, Record]:
         self._alive()
         table = self.system.tables[entity]
-        return {i: self.system.record(entity, i) for i in ids if i in table}
+        unreadable = self.system.unreadable
+        return {
+            i: self.system.record(entity, i)
+            for i in ids
+            if i in table and (entity, i) not in unreadable
+        }
 
     def find(self, entity: str, field: str, keys: Collection[str]) -> Mapping[str, list[Record]]:
         self._alive()
