@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from syncd.hookspecs import hookimpl
+from syncd.plugin.hookspecs import hookimpl
 
 try:
     __version__ = version("syncd")

@@ -17,14 +17,14 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from syncd.connector import ConfigurationError, Connector
-from syncd.dburl import check_database_url, mask_url, normalise_url
 from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER
 from syncd.errors import UserError
-from syncd.plugins import Registry, default_registry
+from syncd.kit.dburl import check_database_url, mask_url, normalise_url
+from syncd.kit.secrets import check_secret_spec, read_secret
+from syncd.plugin.connector import ConfigurationError, Connector
+from syncd.plugin.manager import Registry, default_registry
+from syncd.plugin.transforms import split_spec
 from syncd.redact import remember
-from syncd.secrets import check_secret_spec, read_secret
-from syncd.transforms import split_spec
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
 

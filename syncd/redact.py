@@ -2,7 +2,7 @@
 remembered, and the process's stdout and stderr (CLI output, logs, error lines) are
 written with each of them replaced by ``***``.
 
-Messages are meant to mask secrets where they are made (:func:`syncd.dburl.mask_url`,
+Messages are meant to mask secrets where they are made (:func:`syncd.kit.dburl.mask_url`,
 pydantic's ``SecretStr``); this catches what a library or a mistake lets through.
 Secrets shorter than :data:`MIN_LENGTH` are not searched for: replacing every "ab" in
 the output would wreck it and protect little.
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from syncd.dburl import MASK, split_url, url_secrets
+from syncd.kit.dburl import MASK, split_url, url_secrets
 
 MIN_LENGTH = 4
 

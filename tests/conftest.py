@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from syncd.config import Config, parse_config
-from syncd.plugins import default_registry
+from syncd.plugin.manager import default_registry
 from syncd.state import Store
 from syncd_memory import MemorySystem, memory_system, reset_memory_systems
 

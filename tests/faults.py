@@ -59,7 +59,7 @@ def main() -> None:
     options = parser.parse_args()
     args = options.args[1:] if options.args[:1] == ["--"] else options.args
     arm(options.kill_before_commit, options.target_side)
-    from syncd.cli import main as syncd_main
+    from syncd.cli.app import main as syncd_main
 
     syncd_main(args)
 

@@ -15,7 +15,7 @@ import pytest
 from test_vdir_connector import CONFIG, make_crm
 
 from cli_helpers import syncd
-from syncd.connector import AuthError, ConfigurationError, Create, Delete, ErrorKind, Update
+from syncd.plugin.connector import AuthError, ConfigurationError, Create, Delete, ErrorKind, Update
 from syncd_carddav import CardDavConnector, CardDavSettings
 from syncd_vcard import card_fields
 

@@ -21,7 +21,7 @@ import pytest
 from test_carddav_connector import _start, radicale  # noqa: F401 - the fixture
 from test_carddav_connector import connector as open_connector
 
-from syncd.connector import (
+from syncd.plugin.connector import (
     AuthError,
     ConfigurationError,
     Create,

@@ -115,7 +115,7 @@ def test_full_cron_is_a_second_schedule_and_validated(tmp_path: Path) -> None:
     text = GOOD.replace('every = "15m"', 'every = "15m"\nfull_cron = "0 2 * * *"')
     pair = load_config(write(tmp_path, text)).pair("ab")
     assert pair.schedule_text == "every 15m, full: cron 0 2 * * *"
-    from syncd.scheduler import pair_triggers
+    from syncd.daemon.scheduler import pair_triggers
 
     jobs = pair_triggers(pair)
     assert [full for _, full in jobs.values()] == [False, True]

@@ -14,7 +14,7 @@ from test_csv_connector import connector as csv_connector
 from test_sql_connector import World, world  # noqa: F401 - the fixture
 from test_vdir_connector import connector as vdir_connector
 
-from syncd.connector import Connector
+from syncd.plugin.connector import Connector
 from syncd.testing import ConnectorConformance, MemoryConnector, MemorySettings
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from syncd.connector import (
+from syncd.plugin.connector import (
     ConfigurationError,
     Create,
     Delete,
@@ -19,7 +19,7 @@ from syncd.connector import (
     Page,
     Update,
 )
-from syncd.plugins import load_registry
+from syncd.plugin.manager import load_registry
 from syncd_csv import CsvConnector, CsvSettings, index
 
 CONTACTS = "Id,Email,CompanyId,Loyalty Tier,first_name,private,Internal\r\n"
@@ -642,7 +642,7 @@ def test_a_row_updated_twice_before_a_flush_gets_both_updates(tmp_path: Path) ->
 def test_a_splice_larger_than_a_write_chunk(tmp_path: Path) -> None:
     """Updates spread over a file of three write chunks, and creates that together
     exceed one, land byte for byte where they belong."""
-    from syncd.fsutil import WRITE_CHUNK
+    from syncd.kit.files import WRITE_CHUNK
 
     rows = [f"{n},person{n}@example.org,c{n % 7}" for n in range(6000)]
     text = CONTACTS + "".join(row + "\r\n" for row in rows)

@@ -25,8 +25,8 @@ import syncd_csv.files as files_module
 import syncd_csv.guard as guard_module
 from cli_helpers import syncd
 from conftest import make_config, systems
-from syncd.connector import Create, Update
 from syncd.engine import PairRunner
+from syncd.plugin.connector import Create, Update
 from syncd.state import Store
 from syncd_csv import CsvConnector, CsvSettings
 from syncd_csv.guard import FileChangedError, FileLockedError, lock_path

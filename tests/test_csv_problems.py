@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from conftest import make_config, systems
-from syncd.connector import ListingProblem, Page
 from syncd.engine import PairRunner
+from syncd.plugin.connector import ListingProblem, Page
 from syncd.state import Store
 from syncd_csv import CsvConnector, CsvSettings
 

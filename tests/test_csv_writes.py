@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from syncd.connector import Create, Update
+from syncd.plugin.connector import Create, Update
 from syncd_csv import CsvConnector, CsvSettings, append
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"

@@ -22,10 +22,10 @@ import pytest
 import typer.main
 from pydantic import BaseModel
 
-from syncd.cli import app
+from syncd.cli.app import app
 from syncd.config import DaemonConfig, PairConfig, parse_config
 from syncd.errors import UserError
-from syncd.plugins import default_registry, make_manager
+from syncd.plugin.manager import default_registry, make_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

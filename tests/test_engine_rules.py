@@ -15,9 +15,9 @@ import pytest
 
 from conftest import make_config, systems
 from syncd.config import Config
-from syncd.connector import Create, ErrorKind, RecordError, WriteResult
 from syncd.engine import PairRunner, RunResult
 from syncd.engine.intents import unpack
+from syncd.plugin.connector import Create, ErrorKind, RecordError, WriteResult
 from syncd.state import Store
 from syncd_memory import MemoryConnector, MemorySystem
 

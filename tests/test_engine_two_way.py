@@ -326,7 +326,7 @@ def test_create_in_limits_creation_per_side(tmp_path: Path, store: Store) -> Non
 def test_failed_write_back_is_retried_and_nothing_is_lost(tmp_path: Path, store: Store) -> None:
     """The left's write fails once: neither side's snapshot moves, and the next run
     brings both edits across."""
-    from syncd.connector import ErrorKind, RecordError
+    from syncd.plugin.connector import ErrorKind, RecordError
 
     cfg, left, right, lid, rid = synced_pair(tmp_path, store)
     left.edit("contact", lid, first_name="Augusta")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.fsutil import WRITE_CHUNK, write_bytes
+from syncd.kit.files import WRITE_CHUNK, write_bytes
 
 
 @pytest.mark.parametrize(

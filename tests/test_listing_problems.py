@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import make_config, systems
-from syncd.connector import Page, Record
 from syncd.engine import PairRunner, RunResult
 from syncd.engine.screen import ListingScreen
+from syncd.plugin.connector import Page, Record
 from syncd.state import Store
 
 PAIR: dict[str, Any] = {"mode": "export", "match": {"contact": ["email"]}, "deletes": "propagate"}
@@ -121,7 +121,7 @@ def test_a_retried_record_that_cannot_be_read_is_not_taken_for_deleted(
 ) -> None:
     """A record whose last write failed is fetched again by id; ``get`` leaves out a
     record it cannot read, and that absence deletes nothing."""
-    from syncd.connector import ErrorKind, RecordError
+    from syncd.plugin.connector import ErrorKind, RecordError
 
     left, right = systems()
     rid = left.put("contact", {"email": "a@x.org"})

@@ -138,7 +138,7 @@ def test_the_builtin_plugins_load_without_pytest() -> None:
     included, which lives in ``syncd.testing``) must load without it."""
     code = (
         "import sys; sys.modules['pytest'] = None\n"
-        "from syncd.plugins import load_registry\n"
+        "from syncd.plugin.manager import load_registry\n"
         "registry = load_registry()\n"
         "assert not registry.failures, registry.failures\n"
         "assert 'memory' in registry.connectors\n"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from syncd.engine.records import dump, new_key, new_keys, patched, replaced, snapshot_patched
 from syncd.entities import is_empty
-from syncd.jsontext import decode, encoder
+from syncd.kit.jsontext import decode, encoder
 
 values = st.none() | st.booleans() | st.text() | st.integers() | st.floats(allow_nan=False)
 nested = st.recursive(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from cli_helpers import SYNCD, demo_copy, syncd
-from syncd.dburl import mask_url, normalise_url
+from syncd.kit.dburl import mask_url, normalise_url
 from syncd.redact import remember, scrub
 
 RESERVED = ":/?#[]@!$&'()*+,;=% "

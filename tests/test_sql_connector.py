@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from syncd.connector import (
+from syncd.plugin.connector import (
     AuthError,
     ConfigurationError,
     Connector,
@@ -28,7 +28,7 @@ from syncd.connector import (
     UnavailableError,
     Update,
 )
-from syncd.plugins import load_registry
+from syncd.plugin.manager import load_registry
 
 SERVER_URLS = {"postgresql": "SYNCD_TEST_POSTGRES_URL", "mysql": "SYNCD_TEST_MYSQL_URL"}
 T0 = datetime(2024, 1, 1, 12, 0, 0)

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from test_sql_connector import World, contact_row, world  # noqa: F401  (a fixture)
 
-from syncd.connector import ConfigurationError, Connector, Create, Record
+from syncd.plugin.connector import ConfigurationError, Connector, Create, Record
 
 
 def keyed_world(world: World) -> tuple[sa.Table, dict[str, Any]]:  # noqa: F811

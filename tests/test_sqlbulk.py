@@ -1,4 +1,4 @@
-"""Driver-level bulk inserts and updates (:mod:`syncd.sqlbulk`) on every database
+"""Driver-level bulk inserts and updates (:mod:`syncd.kit.sqlbulk`) on every database
 syncd supports, with column types that need converting (booleans and times on
 SQLite), a quoted column name and a driver that only takes named parameters."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from syncd.sqlbulk import execute_many, insert_rows, update_rows, update_tuples
+from syncd.kit.sqlbulk import execute_many, insert_rows, update_rows, update_tuples
 
 URLS = {"postgresql": "SYNCD_TEST_POSTGRES_URL", "mysql": "SYNCD_TEST_MYSQL_URL"}
 WHEN = datetime(2026, 11, 23, 6, 30, 15, 123456)

@@ -12,7 +12,7 @@ from conftest import make_config, systems
 from syncd.config import ConfigError
 from syncd.engine import PairRunner
 from syncd.engine.rules import EntityRules
-from syncd.plugins import default_registry
+from syncd.plugin.manager import default_registry
 from syncd.state import Store
 from syncd_transforms import to_e164, to_title
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import syncd
-from syncd.connector import ConfigurationError, Create, Delete, ErrorKind, Update
-from syncd.plugins import load_registry
+from syncd.plugin.connector import ConfigurationError, Create, Delete, ErrorKind, Update
+from syncd.plugin.manager import load_registry
 from syncd_vcard import card_fields, new_card, patch_card
 from syncd_vdir import VdirConnector, VdirSettings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from syncd import hookimpl
-from syncd.connector import Connector
+from syncd.plugin.connector import Connector
 from syncd_carddav.connector import CardDavConnector, CardDavSettings
 
 __all__ = ["CardDavConnector", "CardDavSettings", "syncd_connectors"]

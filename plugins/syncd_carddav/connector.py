@@ -11,7 +11,10 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from syncd.connector import (
+from syncd.entities import CONTACT, normalize_key
+from syncd.kit.listing import ListingCursor
+from syncd.kit.secrets import Secret
+from syncd.plugin.connector import (
     AuthError,
     ConfigurationError,
     Connector,
@@ -26,9 +29,6 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd.entities import CONTACT, normalize_key
-from syncd.listing import ListingCursor
-from syncd.secrets import Secret
 from syncd_carddav.answers import InvalidToken, Member, SyncCollectionUnsupported
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
 

@@ -16,7 +16,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from syncd.connector import (
+from syncd.plugin.connector import (
     AuthError,
     ConfigurationError,
     RateLimitedError,

@@ -15,7 +15,7 @@ Registered through the ``syncd`` entry-point group like any third-party plugin::
 from __future__ import annotations
 
 from syncd import hookimpl
-from syncd.connector import Connector
+from syncd.plugin.connector import Connector
 from syncd_csv.connector import CsvConnector
 from syncd_csv.settings import CsvEntitySettings, CsvSettings
 

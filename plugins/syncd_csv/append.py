@@ -26,7 +26,7 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
-from syncd.fsutil import PRIVATE_MODE, fsync_directory, write_bytes
+from syncd.kit.files import PRIVATE_MODE, fsync_directory, write_bytes
 from syncd_csv.guard import FileChanged, FileToken, file_token, locked, same_version
 
 _MAGIC = b"syncd-csv-append 1"

@@ -17,7 +17,7 @@ from hashlib import blake2b
 from itertools import compress, count, repeat
 from operator import is_, methodcaller
 
-from syncd.connector import ListingProblem, Record
+from syncd.plugin.connector import ListingProblem, Record
 from syncd_csv.digests import DIGEST_SIZE
 from syncd_csv.files import CsvSource
 from syncd_csv.layout import Layout

@@ -8,7 +8,7 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import ClassVar
 
-from syncd.connector import (
+from syncd.plugin.connector import (
     ConfigurationError,
     Connector,
     ConnectorError,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from syncd.connector import ConfigurationError
-from syncd.fsutil import PRIVATE_MODE, WRITE_CHUNK, fsync_directory
+from syncd.kit.files import PRIVATE_MODE, WRITE_CHUNK, fsync_directory
+from syncd.plugin.connector import ConfigurationError
 from syncd_csv.append import recover
 from syncd_csv.guard import FileToken, file_token, same_version
 

@@ -7,7 +7,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from syncd.fsutil import WRITE_CHUNK, chunks
+from syncd.kit.files import WRITE_CHUNK, chunks
 from syncd_csv.append import append_bytes
 from syncd_csv.files import (
     CsvSource,
@@ -127,7 +127,7 @@ RELEASE_STEP = 1 << 20
 class _Output:
     """The new file's bytes, copied from the old file (open as ``old``, the very
     version that was read and located) or written, remembering the last byte and
-    handed on in pieces of at most :data:`~syncd.fsutil.WRITE_CHUNK` bytes.
+    handed on in pieces of at most :data:`~syncd.kit.files.WRITE_CHUNK` bytes.
 
     The pages of ``old`` that are copied are dropped from the page cache every
     :data:`RELEASE_STEP` bytes (``POSIX_FADV_DONTNEED``, where the system has it), as

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from syncd.connector import UnavailableError
+from syncd.plugin.connector import UnavailableError
 
 #: What identifies one version of a file: (mtime_ns, size, inode), None when missing.
 FileToken = tuple[int, int, int] | None

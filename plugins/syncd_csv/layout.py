@@ -8,8 +8,8 @@ from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
-from syncd.connector import ConfigurationError, Record
 from syncd.entities import BOOLEAN_FIELDS, CANONICAL_FIELDS, canonical_value, normalize_key
+from syncd.plugin.connector import ConfigurationError, Record
 from syncd_csv.settings import CsvEntitySettings
 
 

@@ -2,7 +2,7 @@
 
 A listing that silently skips a row looks complete, and the engine would infer the
 deletion of the record the row holds. So every row a listing leaves out is reported
-as a :class:`~syncd.connector.ListingProblem`: a row without an id, a row with more
+as a :class:`~syncd.plugin.connector.ListingProblem`: a row without an id, a row with more
 cells than the header, and a quoted cell that is not a proper one.
 
 The worst case is a stray quote character at the start of a cell: the csv module
@@ -27,7 +27,7 @@ import io
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from syncd.connector import ListingProblem
+from syncd.plugin.connector import ListingProblem
 from syncd_csv.files import physical_lines
 
 #: Line breaks in one cell beyond which a cell is worth a warning (addresses and

@@ -6,8 +6,8 @@ from collections import Counter
 
 from pydantic import Field, field_validator, model_validator
 
-from syncd.connector import ConnectorSettings
 from syncd.entities import CANONICAL_FIELDS, is_entity
+from syncd.plugin.connector import ConnectorSettings
 
 
 class CsvEntitySettings(ConnectorSettings):

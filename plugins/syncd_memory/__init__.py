@@ -4,7 +4,7 @@ in-memory connector through the ``syncd`` entry-point group, like any plugin."""
 from __future__ import annotations
 
 from syncd import hookimpl
-from syncd.connector import Connector
+from syncd.plugin.connector import Connector
 from syncd.testing.memory import (
     MemoryConnector,
     MemorySettings,

@@ -6,7 +6,7 @@ Registered through the ``syncd`` entry-point group like any third-party plugin.
 from __future__ import annotations
 
 from syncd import hookimpl
-from syncd.connector import Connector
+from syncd.plugin.connector import Connector
 
 from .connector import SqlConnector
 from .settings import SqlEntitySettings, SqlSettings

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, exc
 
-from syncd.connector import ErrorKind, RecordError, WriteResult
+from syncd.plugin.connector import ErrorKind, RecordError, WriteResult
 
 from .database import Database, record_error
 

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from syncd.connector import (
+from syncd.plugin.connector import (
     ConfigurationError,
     Connector,
     ConnectorSettings,

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from syncd.connector import Record
+from syncd.plugin.connector import Record
 
 from .database import Database
 from .reads import CHUNK

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Executable, Row, create_engine, exc, make_url
 from sqlalchemy.engine import URL
 
-from syncd.connector import (
+from syncd.kit.secrets import resolve_sqlite_url
+from syncd.plugin.connector import (
     AuthError,
     ConfigurationError,
     ConnectorError,
@@ -22,7 +23,6 @@ from syncd.connector import (
     RecordError,
     UnavailableError,
 )
-from syncd.secrets import resolve_sqlite_url
 
 # MySQL / MariaDB error numbers.
 _MYSQL_DUPLICATE = frozenset({1062, 1586})

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from syncd.connector import Page, Record
 from syncd.entities import normalize_key
+from syncd.plugin.connector import Page, Record
 
 from . import cursor
 from .cursor import Watermark

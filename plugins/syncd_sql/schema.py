@@ -22,8 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import ReflectedColumn
 from sqlalchemy.exc import NoSuchTableError
 
-from syncd.connector import ConfigurationError, Record
 from syncd.entities import BOOLEAN_FIELDS, CANONICAL_FIELDS
+from syncd.plugin.connector import ConfigurationError, Record
 
 from .database import Database
 from .markers import STAMP_TYPES, live_clause, modified_at, version_of

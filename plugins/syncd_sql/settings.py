@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field, field_validator
 
-from syncd.connector import ConnectorSettings
 from syncd.entities import CANONICAL_FIELDS, is_entity
-from syncd.secrets import Secret
+from syncd.kit.secrets import Secret
+from syncd.plugin.connector import ConnectorSettings
 
 
 class SqlEntitySettings(ConnectorSettings):

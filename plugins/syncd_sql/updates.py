@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
 
-from syncd.connector import WriteResult
-from syncd.sqlbulk import execute_many
+from syncd.kit.sqlbulk import execute_many
+from syncd.plugin.connector import WriteResult
 
 from .batch import PendingRow, Redo, conflict, not_found
 from .markers import stamp_now, version_of

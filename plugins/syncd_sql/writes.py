@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, delete, func, insert, select, update
 
-from syncd.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
-from syncd.sqlbulk import insert_rows
+from syncd.kit.sqlbulk import insert_rows
+from syncd.plugin.connector import Create, Delete, ErrorKind, RecordError, Update, WriteResult
 
 from .batch import CHUNK, PendingRow, Redo, invalid, not_found, run_batch
 from .database import Database

@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 from syncd import hookimpl
-from syncd.transforms import Transform
+from syncd.plugin.transforms import Transform
 
 
 def _phonenumbers() -> ModuleType:

@@ -10,7 +10,7 @@ This is the vdir storage layout khard, vdirsyncer and other address-book tools u
 from __future__ import annotations
 
 from syncd import hookimpl
-from syncd.connector import Connector
+from syncd.plugin.connector import Connector
 from syncd_vdir.connector import VdirConnector, VdirSettings
 
 __all__ = ["VdirConnector", "VdirSettings", "syncd_connectors"]

@@ -10,7 +10,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from syncd.connector import (
+from syncd.entities import CONTACT, normalize_key
+from syncd.kit.listing import ListingCursor
+from syncd.plugin.connector import (
     ConfigurationError,
     Connector,
     ConnectorSettings,
@@ -24,8 +26,6 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd.entities import CONTACT, normalize_key
-from syncd.listing import ListingCursor
 from syncd_vcard import CONTACT_FIELDS, VCardError, card_fields, new_card, patch_card
 from syncd_vdir.folder import file_version, read_file, snapshot, write_all
 from syncd_vdir.keyindex import KeyIndex

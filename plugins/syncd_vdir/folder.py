@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from syncd.connector import ConnectorError
-from syncd.fsutil import fsync_directory, write_bytes
+from syncd.kit.files import fsync_directory, write_bytes
+from syncd.plugin.connector import ConnectorError
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 

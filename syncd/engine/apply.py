@@ -11,7 +11,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from syncd.connector import (
+from syncd.engine.intents import pack
+from syncd.engine.plan import Flow, Op
+from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_patched
+from syncd.kit.jsontext import encoder
+from syncd.plugin.connector import (
     Connector,
     Create,
     Delete,
@@ -20,10 +24,6 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd.engine.intents import pack
-from syncd.engine.plan import Flow, Op
-from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_patched
-from syncd.jsontext import encoder
 from syncd.state import BindingRow
 from syncd.state.store import BatchCommit
 

@@ -11,7 +11,7 @@ when an intent is resolved (see there). Rows written by earlier versions, which 
 the whole snapshots, are still read.
 
 Where the target can list the records created after a mark (see
-:meth:`syncd.connector.Connector.create_mark`), the row also keeps the mark taken
+:meth:`syncd.plugin.connector.Connector.create_mark`), the row also keeps the mark taken
 before the batch (``w``), and each entry how to recognise its record among those:
 the names of the fields it sent (``f``, an index into the row's list of field-name
 lists ``n``) and the hash of the values sent (``v``; absent when it is ``h``, as for

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from syncd.connector import Connector, Record
 from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
 from syncd.engine.records import (
     changed_fields,
@@ -27,6 +26,7 @@ from syncd.engine.records import (
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
 from syncd.entities import REFERENCES, normalize_key
+from syncd.plugin.connector import Connector, Record
 from syncd.state import BindingRow, Store
 
 

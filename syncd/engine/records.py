@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from syncd.entities import is_empty
-from syncd.jsontext import encoder
+from syncd.kit.jsontext import encoder
 
 _dump = encoder(sort_keys=True, compact=True)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from syncd.connector import Connector
 from syncd.entities import COMPANY, NAME_FIELD, normalize_key
+from syncd.plugin.connector import Connector
 from syncd.state import Store
 
 

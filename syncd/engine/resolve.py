@@ -5,10 +5,10 @@ run finds intents still open, the process that wrote them died between sending t
 creates and committing their bindings. For each one, the record that was created is
 found and bound, by the first way the target offers:
 
-1. :meth:`~syncd.connector.Connector.created_since`: among the records created after
+1. :meth:`~syncd.plugin.connector.Connector.created_since`: among the records created after
    the mark the intent took (where the target gave one), by the values the create
    sent (see :mod:`syncd.engine.since_mark`);
-2. :meth:`~syncd.connector.Connector.created`: by the create's key, which the target
+2. :meth:`~syncd.plugin.connector.Connector.created`: by the create's key, which the target
    kept (as the id, where syncd chooses ids, or in a marker column);
 3. by the sent match-key values: one free record that matches is the one.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.connector import Connector, Record
 from syncd.engine.held import reason
 from syncd.engine.plan import Flow, Op
 from syncd.engine.records import dump, fingerprint
@@ -32,6 +31,7 @@ from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
 from syncd.engine.since_mark import recognise
 from syncd.entities import DEFAULT_MATCH, normalize_key
+from syncd.plugin.connector import Connector, Record
 
 
 def match_fields(rules: EntityRules) -> tuple[str, ...]:
@@ -144,7 +144,7 @@ class InterruptedCreates:
         return found
 
     def _by_key(self, keys: list[str]) -> dict[str, Record] | None:
-        """The target's answer to :meth:`~syncd.connector.Connector.created`, asked a
+        """The target's answer to :meth:`~syncd.plugin.connector.Connector.created`, asked a
         thousand keys at a time."""
         found: dict[str, Record] = {}
         for start in range(0, len(keys), 1000):

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.config import Config, PairConfig
-from syncd.connector import Connector, ConnectorError, Record
 from syncd.engine.apply import Applier
 from syncd.engine.held import held_row
 from syncd.engine.intents import unpack
@@ -24,6 +23,7 @@ from syncd.engine.rules import EntityRules, entity_rules
 from syncd.engine.screen import ListingScreen
 from syncd.errors import UserError
 from syncd.logging import get_logger
+from syncd.plugin.connector import Connector, ConnectorError, Record
 from syncd.state import Store
 from syncd.state.errors import StoreError
 from syncd.state.store import COUNTS, other

@@ -2,7 +2,7 @@
 read, records without an id, and ids listed twice.
 
 A listing that silently lost a record looks like one in which the record was deleted.
-So a page's :class:`~syncd.connector.ListingProblem` entries become failed run items,
+So a page's :class:`~syncd.plugin.connector.ListingProblem` entries become failed run items,
 and from the first unreadable record on, the listing is treated as damaged: it
 deletes nothing (neither the ids the connector reports deleted nor those inferred
 from absence) and its cursor stays where it was, so the next run lists the same
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from syncd.connector import ListingProblem, Page, Record
 from syncd.engine.plan import Op
+from syncd.plugin.connector import ListingProblem, Page, Record
 
 
 @dataclass

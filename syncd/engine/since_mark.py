@@ -1,5 +1,5 @@
 """Recognising the records interrupted creates made among those the target created
-after the mark their intent took (see :meth:`syncd.connector.Connector.create_mark`).
+after the mark their intent took (see :meth:`syncd.plugin.connector.Connector.create_mark`).
 
 A record created after the mark is a create's record when its fields hold exactly the
 values the create sent: the same hash over the same field names. Records other writers
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from syncd.connector import Record
 from syncd.engine.records import dump, fingerprint
+from syncd.plugin.connector import Record
 
 #: (field names sent, hash of the values sent)
 Trace = tuple[tuple[str, ...], str]

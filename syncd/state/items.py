@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
-from syncd.jsontext import encoder
+from syncd.kit.jsontext import encoder
 
 #: ``detail`` of a run-item row that stands for several records (see :func:`pack_items`)
 _RECORDS = '{"packed_records":'

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from syncd.errors import UserError
-from syncd.jsontext import decode
-from syncd.sqlbulk import insert_rows, insert_tuples, update_tuples
+from syncd.kit.jsontext import decode
+from syncd.kit.sqlbulk import insert_rows, insert_tuples, update_tuples
 from syncd.state.claim import claim, ensure_pair_state, interrupt
 from syncd.state.connect import make_engine
 from syncd.state.errors import INTEGRITY, StoreError, from_dbapi, translated

@@ -15,7 +15,7 @@ that serves ``contact`` records with at least ``email``, ``first_name`` and ``ph
 
 Every test writes through the connector's own API and flushes, so the suite needs
 nothing else. The suite is versioned with the plugin API
-(:data:`syncd.hookspecs.API_VERSION`): a test added later is one more thing the engine
+(:data:`syncd.plugin.hookspecs.API_VERSION`): a test added later is one more thing the engine
 relies on.
 """
 
@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from syncd.connector import Connector, Create, Delete, ErrorKind, Page, Record, Update
 from syncd.entities import normalize_key
+from syncd.plugin.connector import Connector, Create, Delete, ErrorKind, Page, Record, Update
 
 ENTITY = "contact"
 

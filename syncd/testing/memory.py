@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from syncd.connector import (
+from syncd.entities import CANONICAL_FIELDS, canonical_fields, normalize_key
+from syncd.plugin.connector import (
     Connector,
     ConnectorSettings,
     Create,
@@ -28,7 +29,6 @@ from syncd.connector import (
     Update,
     WriteResult,
 )
-from syncd.entities import CANONICAL_FIELDS, canonical_fields, normalize_key
 
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 #: One clock for every system in the process, so modification times compare across

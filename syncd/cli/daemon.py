@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli_context import ConfigOption, JsonOption, ctx_of
+from syncd.cli.context import ConfigOption, JsonOption, ctx_of
+from syncd.cli.render import counts_text, print_json
 from syncd.config import config_path
-from syncd.daemon import POLL_SECONDS, Daemon, daemon_alive
+from syncd.daemon.service import POLL_SECONDS, Daemon, daemon_alive
 from syncd.errors import DaemonNotRunning
 from syncd.logging import configure_logging
-from syncd.render import counts_text, print_json
 from syncd.state.store import COUNTS
 
 

@@ -18,7 +18,7 @@ arguments are only ever added in a way old plugins can ignore (pluggy passes a h
 implementation only the arguments it names).
 
 **Versions.** :data:`API_VERSION` numbers this contract (the hooks, the
-:class:`~syncd.connector.Connector` base class and the conformance suite of
+:class:`~syncd.plugin.connector.Connector` base class and the conformance suite of
 :mod:`syncd.testing`). It grows when something is added that a plugin may rely on. A
 plugin module states what it needs with a module attribute ``SYNCD_API = N``; syncd
 refuses (and reports, naming the package) a plugin that needs a newer API than it
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import pluggy
 
-from syncd.connector import Connector
-from syncd.transforms import Transform
+from syncd.plugin.connector import Connector
+from syncd.plugin.transforms import Transform
 
 #: The version of the plugin API this syncd provides (see the module docs).
 API_VERSION = 1
@@ -43,7 +43,7 @@ hookimpl = pluggy.HookimplMarker("syncd")
 def syncd_connectors() -> list[type[Connector]]:  # type: ignore[empty-body]
     """Return the connector classes this plugin provides.
 
-    Each class subclasses :class:`syncd.connector.Connector` and sets a unique ``type``
+    Each class subclasses :class:`syncd.plugin.connector.Connector` and sets a unique ``type``
     (the name used as ``type = "..."`` in a ``[connectors.NAME]`` table) and a
     ``Settings`` model. Called once when syncd loads its plugins.
     """
@@ -53,7 +53,7 @@ def syncd_connectors() -> list[type[Connector]]:  # type: ignore[empty-body]
 def syncd_transforms() -> list[Transform]:  # type: ignore[empty-body]
     """Return the field transforms this plugin provides.
 
-    Each :class:`syncd.transforms.Transform` has a unique ``name`` (what a pair writes
+    Each :class:`syncd.plugin.transforms.Transform` has a unique ``name`` (what a pair writes
     in ``[pairs.NAME.transforms.ENTITY]``), an idempotent function of one value and an
     optional argument, and a one-line description for ``syncd plugins``. Called once
     when syncd loads its plugins. Added in plugin API 1.

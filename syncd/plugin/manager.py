@@ -15,9 +15,9 @@ from types import ModuleType
 
 import pluggy
 
-from syncd import hookspecs
-from syncd.connector import Connector
-from syncd.transforms import Transform
+from syncd.plugin import hookspecs
+from syncd.plugin.connector import Connector
+from syncd.plugin.transforms import Transform
 
 GROUP = "syncd"
 
@@ -154,7 +154,7 @@ def _add_transform(
     registry: Registry, transform: object, plugin: str, package: str, version: str
 ) -> None:
     if not isinstance(transform, Transform) or not transform.name:
-        reason = f"{transform!r} is not a syncd.transforms.Transform with a name"
+        reason = f"{transform!r} is not a syncd.plugin.transforms.Transform with a name"
         registry.failures.append(PluginFailure(plugin, package, reason))
         return
     taken = registry.transforms.get(transform.name)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr, ValidationInfo
 
-from syncd.dburl import normalise_url
+from syncd.kit.dburl import normalise_url
 from syncd.redact import remember
 
 
@@ -86,6 +86,6 @@ Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
 def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     """A configured database URL as SQLAlchemy must read it: relative SQLite paths
     taken from ``base_dir`` (the configuration file's folder), ``postgres://``
-    accepted, a password holding ``@`` encoded (see :func:`syncd.dburl.normalise_url`,
+    accepted, a password holding ``@`` encoded (see :func:`syncd.kit.dburl.normalise_url`,
     which this name is kept for)."""
     return normalise_url(url, base_dir)

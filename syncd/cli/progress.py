@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from syncd.render import err
+from syncd.cli.render import err
 
 T = TypeVar("T")
 ProgressCallback = Callable[[str, int], None]

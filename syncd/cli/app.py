@@ -17,18 +17,18 @@ from typing import Annotated, Any
 import typer
 
 from syncd import __version__
-from syncd.bindings_cli import bindings_app
-from syncd.cli_context import ConfigOption, Context, JsonOption, ctx_of, one_side
-from syncd.daemon import daemon_alive
-from syncd.daemon_cli import register as register_daemon_commands
+from syncd.cli.bindings import bindings_app
+from syncd.cli.context import ConfigOption, Context, JsonOption, ctx_of, one_side
+from syncd.cli.daemon import register as register_daemon_commands
+from syncd.cli.progress import run_with_progress
+from syncd.cli.render import counts_text, err, print_json, table, when
+from syncd.daemon.service import daemon_alive
 from syncd.engine import PairRunner, RunResult
 from syncd.errors import UserError
-from syncd.plugins import default_registry
-from syncd.progress import run_with_progress
+from syncd.plugin.manager import default_registry
 from syncd.redact import redacted_output
-from syncd.render import counts_text, err, print_json, table, when
 from syncd.state.errors import StoreError
-from syncd.state_probe import probe_state
+from syncd.state.probe import probe_state
 
 app = typer.Typer(
     name="syncd",

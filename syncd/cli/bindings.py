@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli_context import ConfigOption, ctx_of, one_side
+from syncd.cli.context import ConfigOption, ctx_of, one_side
+from syncd.cli.render import print_json, table
 from syncd.engine.held import held_keys
 from syncd.entities import is_entity
 from syncd.errors import UserError
-from syncd.render import print_json, table
 from syncd.state import Store
 from syncd.state.store import other
 

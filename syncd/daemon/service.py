@@ -1,6 +1,6 @@
 """The daemon: ``syncd run``, what systemd starts.
 
-It schedules one job per pair (:mod:`syncd.scheduler`), runs pairs in worker threads
+It schedules one job per pair (:mod:`syncd.daemon.scheduler`), runs pairs in worker threads
 (one run per pair at a time), and obeys the state store, which is how the CLI talks to
 it: paused pairs start no run (and a run in progress stops after its current batch),
 ``syncd trigger`` requests are picked up within a second. It writes a heartbeat and
@@ -22,11 +22,11 @@ from types import FrameType
 
 from syncd import __version__
 from syncd.config import Config, ConfigError, load_config
+from syncd.daemon.notify import Notifier, watchdog_interval
 from syncd.engine import PairRunner
 from syncd.errors import UserError
 from syncd.logging import get_logger
-from syncd.notify import Notifier, watchdog_interval
-from syncd.plugins import default_registry
+from syncd.plugin.manager import default_registry
 from syncd.state import Store
 from syncd.state.errors import StoreError
 from syncd.state.store import now
@@ -54,7 +54,7 @@ class Daemon:
         self.started_at = now()
         self.notifier = Notifier()
         # imported here: APScheduler is the daemon's alone, not every command's
-        from syncd.scheduler import PairScheduler
+        from syncd.daemon.scheduler import PairScheduler
 
         self.scheduler = PairScheduler(self._fire)
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="syncd-run")
