@@ -324,13 +324,7 @@ class _EntityRun:
         self.flush()
         self.planner.fresh = None
         if screen.damaged:
-            log.warning(
-                "listing.damaged",
-                pair=flow.pair,
-                side=flow.source_side,
-                entity=self.entity,
-                note="records could not be read: no deletion inferred, cursor kept",
-            )
+            self._damaged(flow.source_side, "no deletion inferred, cursor kept")
         elif complete and track:
             self._infer_deletions(screen.listed)
 
@@ -356,6 +350,16 @@ class _EntityRun:
         reason = check() if check is not None else None
         if reason:
             raise StopRequested(reason)
+
+    def _damaged(self, side: str, consequence: str) -> None:
+        """Log that a listing of ``side`` could not read every record, and what follows."""
+        log.warning(
+            "listing.damaged",
+            pair=self.flow.pair,
+            side=side,
+            entity=self.entity,
+            note=f"records could not be read: {consequence}",
+        )
 
     def _progress(self, count: int) -> None:
         if self.run.runner.progress is not None:
@@ -402,13 +406,7 @@ class _EntityRun:
             screen.page(page)
             present.update(r.id for r in page.records)
         if screen.damaged:
-            log.warning(
-                "target_deletions.skipped",
-                pair=flow.pair,
-                side=flow.target_side,
-                entity=self.entity,
-                note="records could not be read there: none is taken for deleted",
-            )
+            self._damaged(flow.target_side, "no bound record there is taken for deleted")
             return
         gone = [
             b.id_on(flow.source_side)
