@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from syncd.errors import UserError
 from syncd.state import BindingRow, Store
 from syncd.state.queries import Queries
-from syncd.state.store import BINDING_VALUES, COUNTS, BatchCommit
+from syncd.state.rows import BINDING_VALUES, COUNTS, BatchCommit
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,7 @@ from syncd.engine.held import held_keys
 from syncd.entities import is_entity
 from syncd.errors import UserError
 from syncd.state import Store
-from syncd.state.store import other
+from syncd.state.rows import other
 
 bindings_app = typer.Typer(
     help="Which record on one side is which on the other.", no_args_is_help=True

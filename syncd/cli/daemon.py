@@ -14,7 +14,7 @@ from syncd.config import config_path
 from syncd.daemon.service import POLL_SECONDS, Daemon, daemon_alive
 from syncd.errors import DaemonNotRunning
 from syncd.logging import configure_logging
-from syncd.state.store import COUNTS
+from syncd.state.rows import COUNTS
 
 
 def run(ctx: typer.Context, config: ConfigOption = None) -> None:

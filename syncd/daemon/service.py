@@ -29,7 +29,7 @@ from syncd.logging import get_logger
 from syncd.plugin.manager import default_registry
 from syncd.state import Store
 from syncd.state.errors import StoreError
-from syncd.state.store import now
+from syncd.state.rows import now
 
 log = get_logger("syncd.daemon")
 

@@ -25,7 +25,7 @@ from syncd.plugin.connector import (
     WriteResult,
 )
 from syncd.state import BindingRow
-from syncd.state.store import BatchCommit
+from syncd.state.rows import BatchCommit
 
 ItemSink = Callable[[dict[str, Any]], None]
 #: A run item's detail as JSON.

@@ -26,7 +26,7 @@ from syncd.logging import get_logger
 from syncd.plugin.connector import Connector, ConnectorError, Record
 from syncd.state import Store
 from syncd.state.errors import StoreError
-from syncd.state.store import COUNTS, other
+from syncd.state.rows import COUNTS, other
 
 Progress = Callable[[str, int], None]
 StopCheck = Callable[[], str | None]

@@ -156,6 +156,16 @@ def update_tuples(
     conn.exec_driver_sql(statement.sql, params)
 
 
+def update_else_insert(
+    conn: Connection, update: Executable, insert: Executable, values: Mapping[str, Any]
+) -> None:
+    """Update the one row ``values`` names, or insert it when there is none: the
+    upsert every database takes (no dialect's ON CONFLICT), for rows that only one
+    writer creates (a cursor, a daemon's heartbeat)."""
+    if conn.execute(update, values).rowcount == 0:
+        conn.execute(insert, values)
+
+
 def execute_many(conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> int:
     """Run ``statement`` (an UPDATE or DELETE with ``bindparam`` placeholders named
     like the keys of ``rows``, all with the same keys) once per row through the
