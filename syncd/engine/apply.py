@@ -94,13 +94,10 @@ class Applier:
 
     def _write_ahead(self, commit: BatchCommit, ops: Sequence[Op]) -> None:
         """Two-way: commit what the batch's updates of bound records are about to
-        write, so that a crash before the batch's commit does not make them look like
-        edits at the next run (see :mod:`syncd.engine.writeahead`)."""
-        updates = [
-            op
-            for op in ops
-            if op.kind == "update" and op.binding is not None and (op.send or op.back)
-        ]
+        write and the snapshots it will record, so that a crash before the batch's
+        commit does not make them look like edits at the next run (see
+        :mod:`syncd.engine.writeahead`)."""
+        updates = [op for op in ops if op.kind in ("update", "snapshot") and op.binding is not None]
         if not updates:
             return
         flow = self.flow

@@ -7,12 +7,13 @@ snapshots leaves the old ones: the echo then looks like a person's edit and, if 
 record was edited again on the other side, like a conflict that the pair's rule may
 settle against that edit.
 
-So before a batch of two-way updates is written, one intent row of its own kind
-(``target_data`` is :data:`UPDATES`) is committed with an entry per update: the source
-and target ids (``s``, ``t``), the fields sent to the target (``w``) and written back
-onto the source (``b``), and the hashes of the snapshots each side holds once the
-writes land (``h`` for the target, ``g`` for the source). The batch's own commit drops
-the row with the bindings it records. A row still open at the next run is settled by
+So before a two-way batch that settles bound records is written, one intent row of
+its own kind (``target_data`` is :data:`UPDATES`) is committed with an entry per
+updated (or only snapshotted) record: the source and target ids (``s``, ``t``), the
+fields sent to the target (``w``) and written back onto the source (``b``), and the
+snapshots the batch's commit gives each side (``T``, ``S``: serialised as the binding
+holds them, which the batch computes anyway). The batch's own commit drops the row
+with the bindings it records. A row still open at the next run is settled by
 :class:`InterruptedUpdates` before either side's changes are read.
 """
 
@@ -58,8 +59,8 @@ def expected_snapshots(flow: Flow, op: Op) -> None:
 
 
 def pack(flow: Flow, ops: Sequence[Op]) -> dict[str, Any]:
-    """One intent row for the two-way updates ``ops`` (bound, with fields to send to
-    the target or back onto the source), their snapshots computed with
+    """One intent row for the two-way ``ops`` of a batch that settle a bound record
+    (updates, and snapshots that write nothing), their snapshots computed with
     :func:`expected_snapshots`, to be committed before any of them is written."""
     side = flow.target_side
     entries = []
@@ -67,23 +68,21 @@ def pack(flow: Flow, ops: Sequence[Op]) -> dict[str, Any]:
         binding = op.binding
         assert binding is not None
         if op.target_snapshot is not None:
-            target_hash = op.target_snapshot[1]
+            target = op.target_snapshot[0]
         else:
-            target_hash = binding.get("hash", side)
+            target = binding.get("data", side) or "{}"
         if op.source_snapshot is not None:
-            source_hash = op.source_snapshot[1]
+            source = op.source_snapshot[0]
         else:
             if op.source_serial is None:
                 op.source_serial = dump(op.source_fields or {})
-            if op.source_hash is None:
-                op.source_hash = fingerprint(op.source_serial)
-            source_hash = op.source_hash
+            source = op.source_serial
         text = f'{{"s":{_key(op.source_id)},"t":{_key(op.target_id or "")}'
         if op.send:
             text += f',"w":{dump(op.send)}'
         if op.back:
             text += f',"b":{dump(op.back)}'
-        entries.append(f'{text},"h":"{target_hash}","g":"{source_hash}"}}')
+        entries.append(f'{text},"T":{target},"S":{source}}}')
     return {
         "key": new_key(),
         "entity": ops[0].entity,
@@ -95,18 +94,27 @@ def pack(flow: Flow, ops: Sequence[Op]) -> dict[str, Any]:
 
 
 class InterruptedUpdates:
-    """Settles the open update records of one entity type in one direction: where a
-    write landed, the binding's snapshot of that side becomes what a completed commit
-    would have left, so the write is no change at the next read."""
+    """Settles the open update records of one entity type in one direction: where the
+    writes landed, the binding gets the snapshots a completed commit would have left,
+    so the writes are no change at the next read and later edits are."""
 
     def __init__(self, flow: Flow, rules: EntityRules) -> None:
         self.flow = flow
         self.rules = rules
 
     def settle(self, rows: Iterable[dict[str, Any]], commit: BatchCommit) -> int:
-        """Add to ``commit`` the bindings the writes of ``rows`` (update intent rows
+        """Add to ``commit`` the bindings the entries of ``rows`` (update intent rows
         of this direction, oldest first) settle, a run item per write found, and the
-        rows themselves as done. Returns the number of writes found."""
+        rows themselves as done. Returns the number of writes found.
+
+        An entry whose writes all landed (each written side holds every written
+        value; an entry that writes nothing is settled as it is) gives both sides the
+        snapshots the batch's commit would have recorded: what changed since is a
+        change. Otherwise a written side takes the written values it still holds into
+        its old snapshot (they are syncd's own, whether the write landed and some of
+        its fields were edited since, or the write never landed and a person chose
+        the same values), and the rest is merged again as it would have been.
+        """
         flow, entity = self.flow, self.rules.entity
         entries: list[dict[str, Any]] = []
         for row in rows:
@@ -126,62 +134,49 @@ class InterruptedUpdates:
             if binding is None or binding.id_on(flow.target_side) != entry["t"]:
                 continue
             sides = (
-                (flow.target_side, targets.get(entry["t"]), entry.get("w"), entry["h"]),
-                (flow.source_side, sources.get(entry["s"]), entry.get("b"), entry["g"]),
+                (flow.target_side, targets.get(entry["t"]), entry.get("w"), entry["T"]),
+                (flow.source_side, sources.get(entry["s"]), entry.get("b"), entry["S"]),
             )
-            landed = [self._landed(record, written) for _, record, written, _ in sides]
-            if not any(landed[i] and sides[i][2] for i in (0, 1)):
-                continue  # none of this update's writes is there
-            for index, (side, record, written, digest) in enumerate(sides):
-                if record is None or not landed[index]:
+            there = [self._there(record, written) for _, record, written, _ in sides]
+            landed = all(len(there[i]) == len(sides[i][2] or ()) for i in (0, 1))
+            for index, (side, record, written, snapshot) in enumerate(sides):
+                if landed:
+                    self._snapshot(binding, side, record, snapshot)
+                elif there[index]:
+                    ours = snapshot_patched(binding.data_on(side), there[index])
+                    self._snapshot(binding, side, None, ours)
+                else:
                     continue
-                if self._settle_side(binding, side, record, written, digest, all(landed)):
-                    changed[id(binding)] = binding
+                changed[id(binding)] = binding
                 if written:
                     found += 1
                     self._item(commit, entry, reverse=side == flow.source_side)
         commit.changed_bindings.extend(changed.values())
         return found
 
-    def _landed(self, record: Record | None, written: dict[str, Any] | None) -> bool:
-        """True when ``record`` holds every field of ``written`` (nothing written:
-        True for a record that exists)."""
-        if record is None:
-            return False
-        if not written:
-            return True
+    def _there(self, record: Record | None, written: dict[str, Any] | None) -> dict[str, Any]:
+        """The fields of ``written`` that ``record`` holds with the written value."""
+        if not written or record is None:
+            return {}
         fields = self.rules.select(record.fields)
-        return all(
-            fields.get(name) == (None if is_empty(value) else value)
+        return {
+            name: value
             for name, value in written.items()
-        )
+            if fields.get(name) == (None if is_empty(value) else value)
+        }
 
-    def _settle_side(
-        self,
-        binding: BindingRow,
-        side: str,
-        record: Record,
-        written: dict[str, Any] | None,
-        digest: str,
-        both_landed: bool,
-    ) -> bool:
-        """Move ``side``'s snapshot forward; True if it moved.
-
-        The record as it is now becomes the snapshot when it is exactly what the
-        update left (its hash is the expected one) and the other side's write landed
-        too (else this side's own change has not reached the other side: it must stay
-        a change). Otherwise only the written fields are taken into the old snapshot:
-        other changes made to the record since stay changes."""
-        fields = self.rules.select(record.fields)
+    def _snapshot(
+        self, binding: BindingRow, side: str, record: Record | None, fields: dict[str, Any]
+    ) -> None:
+        """Record ``fields`` as ``side``'s snapshot; the version is the record's where
+        it is exactly that snapshot still, else the binding's stays."""
         data = dump(fields)
-        if both_landed and fingerprint(data) == digest:
-            binding.snapshot(side, data, digest, record.version)
-            return True
-        if not written:
-            return False
-        data = dump(snapshot_patched(binding.data_on(side), written))
-        binding.snapshot(side, data, fingerprint(data), record.version)
-        return True
+        digest = fingerprint(data)
+        version, deleted = binding.get("version", side), binding.get("deleted", side)
+        if record is not None and fingerprint(dump(self.rules.select(record.fields))) == digest:
+            version = record.version
+        binding.snapshot(side, data, digest, version)
+        binding.set("deleted", side, deleted)
 
     def _item(self, commit: BatchCommit, entry: dict[str, Any], *, reverse: bool) -> None:
         flow = self.flow
