@@ -482,3 +482,25 @@ def test_an_update_that_never_landed_is_sent_again(tmp_path: Path, store: Store)
     assert after.counts["updated"] == 1 and only(left)["phone"] == "2"
     assert store.open_intents("p", "contact") == []
     quiet_run(cfg, store, left, right)
+
+
+def test_a_field_read_from_the_side_a_partly_landed_write_went_to_stays_read(
+    tmp_path: Path, store: Store
+) -> None:
+    """An interrupted merge sent the left's title to the right and wrote the right's
+    phone back onto the left; afterwards a person set the right's title to something
+    else (so the write there no longer shows) and the right's phone back to what it
+    was before the crash. The right's phone was read as "2" by the merge: going back
+    to "1" is an edit of the right, and it reaches the left."""
+    cfg, left, right, lid, rid = synced_pair(tmp_path, store, conflict="left")
+    left.edit("contact", lid, title="CFO")
+    right.edit("contact", rid, phone="2")
+    with crash_before_writes_are_recorded(store):
+        PairRunner(cfg, store).run("p")
+    assert (only(left)["phone"], only(right)["title"]) == ("2", "CFO")  # both landed
+    right.edit("contact", rid, phone="1", title="CEO")
+
+    run(cfg, store)
+    assert only(left)["phone"] == only(right)["phone"] == "1"
+    assert only(left)["title"] == only(right)["title"]
+    quiet_run(cfg, store, left, right)

@@ -110,10 +110,13 @@ class InterruptedUpdates:
         An entry whose writes all landed (each written side holds every written
         value; an entry that writes nothing is settled as it is) gives both sides the
         snapshots the batch's commit would have recorded: what changed since is a
-        change. Otherwise a written side takes the written values it still holds into
-        its old snapshot (they are syncd's own, whether the write landed and some of
-        its fields were edited since, or the write never landed and a person chose
-        the same values), and the rest is merged again as it would have been.
+        change. Otherwise each side still takes those snapshots, which hold the values
+        the merge read from it, except for the written fields that are not there (the
+        write never landed, or a person changed the field since): those keep both
+        sides' old snapshot values, so they are merged again as they would have been.
+        Keeping a whole side's old snapshot instead would forget what the merge read
+        there, and a field that a person then set back to its old value would look
+        unchanged while the other side holds the value syncd wrote from it.
         """
         flow, entity = self.flow, self.rules.entity
         entries: list[dict[str, Any]] = []
@@ -134,23 +137,23 @@ class InterruptedUpdates:
             if binding is None or binding.id_on(flow.target_side) != entry["t"]:
                 continue
             sides = (
-                (flow.target_side, targets.get(entry["t"]), entry.get("w"), entry["T"]),
-                (flow.source_side, sources.get(entry["s"]), entry.get("b"), entry["S"]),
+                (flow.target_side, targets.get(entry["t"]), entry.get("w") or {}, entry["T"]),
+                (flow.source_side, sources.get(entry["s"]), entry.get("b") or {}, entry["S"]),
             )
             there = [self._there(record, written) for _, record, written, _ in sides]
-            landed = all(len(there[i]) == len(sides[i][2] or ()) for i in (0, 1))
-            for index, (side, record, written, snapshot) in enumerate(sides):
-                if landed:
-                    self._snapshot(binding, side, record, snapshot)
-                elif there[index]:
-                    ours = snapshot_patched(binding.data_on(side), there[index])
-                    self._snapshot(binding, side, None, ours)
-                else:
-                    continue
-                changed[id(binding)] = binding
-                if written:
+            missing: set[str] = set()
+            for (_, _, written, _), held in zip(sides, there, strict=True):
+                missing.update(name for name in written if name not in held)
+            for index, (side, record, _, snapshot) in enumerate(sides):
+                self._snapshot(
+                    binding, side, record, _kept(snapshot, binding.data_on(side), missing)
+                )
+                if there[index]:
                     found += 1
-                    self._item(commit, entry, reverse=side == flow.source_side)
+                    self._item(
+                        commit, entry, sorted(there[index]), reverse=side == flow.source_side
+                    )
+            changed[id(binding)] = binding
         commit.changed_bindings.extend(changed.values())
         return found
 
@@ -178,7 +181,9 @@ class InterruptedUpdates:
         binding.snapshot(side, data, digest, version)
         binding.set("deleted", side, deleted)
 
-    def _item(self, commit: BatchCommit, entry: dict[str, Any], *, reverse: bool) -> None:
+    def _item(
+        self, commit: BatchCommit, entry: dict[str, Any], fields: list[str], *, reverse: bool
+    ) -> None:
         flow = self.flow
         side, source_id, target_id = (
             (flow.target_side, entry["t"], entry["s"])
@@ -194,9 +199,18 @@ class InterruptedUpdates:
                 "source_id": source_id,
                 "target_id": target_id,
                 "error": None,
-                "detail": dump({**NOTE, "fields": sorted(entry["b" if reverse else "w"])}),
+                "detail": dump({**NOTE, "fields": fields}),
             }
         )
+
+
+def _kept(snapshot: dict[str, Any], old: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """``snapshot`` with the fields ``names`` as the ``old`` snapshot holds them."""
+    if not names:
+        return snapshot
+    kept = {name: value for name, value in snapshot.items() if name not in names}
+    kept.update((name, old[name]) for name in names if name in old)
+    return kept
 
 
 def _get(connector: Connector, entity: str, ids: list[str]) -> dict[str, Record]:
