@@ -7,14 +7,20 @@ fails if its rule breaks.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+import pytest
 
 from conftest import make_config, systems
 from syncd.config import Config
 from syncd.engine import PairRunner, RunResult
 from syncd.state import Store
-from syncd_memory import MemorySystem
+from syncd.state.store import BatchCommit
+from syncd_memory import MemoryConnector, MemorySystem
 
 BASE: dict[str, Any] = {"mode": "two-way", "match": {"contact": ["email"]}}
 
@@ -392,3 +398,109 @@ def test_one_way_clears_propagate_only_when_asked(tmp_path: Path, store: Store) 
         run(cfg, one)
         assert only(right)["phone"] == expected, clears
         one.close()
+
+
+# -- a crash between the writes and the state commit -----------------------------------
+
+
+class Crash(Exception):
+    """Stands for a process killed at the state commit."""
+
+
+@contextmanager
+def crash_before_writes_are_recorded(store: Store) -> Iterator[None]:
+    """The first batch commit that records a write raises: the writes of its batch
+    have landed, nothing of it is recorded (as after a SIGKILL at that moment)."""
+    original = store.commit
+
+    def commit(pair: str, run_id: int, batch: BatchCommit) -> None:
+        if batch.items:
+            raise Crash
+        original(pair, run_id, batch)
+
+    with mock.patch.object(store, "commit", commit), pytest.raises(Crash):
+        yield
+
+
+def test_a_write_back_killed_before_its_commit_is_not_taken_for_an_edit(
+    tmp_path: Path, store: Store
+) -> None:
+    """A merge that writes both ways (left's phone to the right, right's title back to
+    the left) is interrupted before its commit; the right's title is then edited
+    again. Both writes are syncd's own: the second edit reaches the left, and no
+    conflict is reported (with conflict = left, the left's echo would revert it)."""
+    cfg, left, right, lid, rid = synced_pair(tmp_path, store, conflict="left")
+    left.edit("contact", lid, phone="2")
+    right.edit("contact", rid, title="CFO")
+    with crash_before_writes_are_recorded(store):
+        PairRunner(cfg, store).run("p")
+    assert (only(left)["title"], only(right)["phone"]) == ("CFO", "2")  # both landed
+    right.edit("contact", rid, title="CEO")
+
+    after = run(cfg, store)
+    assert after.counts["conflicts"] == 0, after.summary()
+    for side in (left, right):
+        assert (only(side)["phone"], only(side)["title"]) == ("2", "CEO")
+    settled = [i for i in items(store, after, "update") if "note" in i["detail"]]
+    assert {i["source_side"] for i in settled} == {"left", "right"}
+    assert store.open_intents("p", "contact") == []
+    quiet_run(cfg, store, left, right)
+
+
+def test_a_record_edited_again_after_an_interrupted_write_keeps_both_edits(
+    tmp_path: Path, store: Store
+) -> None:
+    """The interrupted write landed on the left, then someone edited another field
+    there: that edit is still an edit (it goes to the right), the written field is
+    syncd's own (the right's next edit of it goes to the left, no conflict)."""
+    cfg, left, right, lid, rid = synced_pair(tmp_path, store, conflict="left")
+    right.edit("contact", rid, phone="2")
+    with crash_before_writes_are_recorded(store):
+        PairRunner(cfg, store).run("p")
+    assert only(left)["phone"] == "2"
+    left.edit("contact", lid, first_name="Adele")
+    right.edit("contact", rid, phone="3")
+
+    after = run(cfg, store)
+    assert after.counts["conflicts"] == 0, after.summary()
+    for side in (left, right):
+        assert (only(side)["phone"], only(side)["first_name"]) == ("3", "Adele")
+    quiet_run(cfg, store, left, right)
+
+
+def test_an_update_that_never_landed_is_sent_again(tmp_path: Path, store: Store) -> None:
+    """The run dies after its write-ahead record and before the write: the next run
+    finds nothing of it on the target and sends the change as an ordinary one."""
+    cfg, left, right, _lid, rid = synced_pair(tmp_path, store)
+    right.edit("contact", rid, phone="2")
+    with mock.patch.object(MemoryConnector, "update", side_effect=Crash), pytest.raises(Crash):
+        PairRunner(cfg, store).run("p")
+    assert only(left)["phone"] == "1"
+    assert len(store.open_intents("p", "contact")) == 1
+
+    after = run(cfg, store)
+    assert after.counts["updated"] == 1 and only(left)["phone"] == "2"
+    assert store.open_intents("p", "contact") == []
+    quiet_run(cfg, store, left, right)
+
+
+def test_a_field_read_from_the_side_a_partly_landed_write_went_to_stays_read(
+    tmp_path: Path, store: Store
+) -> None:
+    """An interrupted merge sent the left's title to the right and wrote the right's
+    phone back onto the left; afterwards a person set the right's title to something
+    else (so the write there no longer shows) and the right's phone back to what it
+    was before the crash. The right's phone was read as "2" by the merge: going back
+    to "1" is an edit of the right, and it reaches the left."""
+    cfg, left, right, lid, rid = synced_pair(tmp_path, store, conflict="left")
+    left.edit("contact", lid, title="CFO")
+    right.edit("contact", rid, phone="2")
+    with crash_before_writes_are_recorded(store):
+        PairRunner(cfg, store).run("p")
+    assert (only(left)["phone"], only(right)["title"]) == ("2", "CFO")  # both landed
+    right.edit("contact", rid, phone="1", title="CEO")
+
+    run(cfg, store)
+    assert only(left)["phone"] == only(right)["phone"] == "1"
+    assert only(left)["title"] == only(right)["title"]
+    quiet_run(cfg, store, left, right)

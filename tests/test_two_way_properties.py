@@ -7,7 +7,9 @@ sides between runs, many runs, and after every run the invariants of a careful s
   unless the pair propagates clears);
 - every field changed on both sides to different values resolves by the pair's rule;
 - deletions follow ``deletes`` and ``recreate_deleted``, and an edit beats a delete;
-- the next run writes nothing (a fixed point).
+- the next run writes nothing (a fixed point);
+- a run that dies at a random state commit (its batch's writes done, none recorded),
+  followed by a run to the end, leaves what one uninterrupted run would have.
 
 The pair's rules themselves are drawn at random. By default 30 examples of up to 25
 steps run; for a deep run:
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -31,6 +35,7 @@ from conftest import make_config, systems
 from syncd.engine import PairRunner
 from syncd.entities import canonical_fields, is_empty
 from syncd.state import Store
+from syncd.state.store import BatchCommit
 from syncd_memory import MemoryConnector, reset_memory_systems
 
 EMAILS = [f"p{i}@x.org" for i in range(10)]
@@ -46,6 +51,10 @@ EDIT = st.tuples(
     VALUE,
 )
 Fields = dict[str, Any]
+
+
+class Crash(Exception):
+    """Stands for a process killed at a state commit."""
 
 
 def _value(fields: Fields, name: str) -> Any:
@@ -157,6 +166,113 @@ class TwoWayMachine(RuleBasedStateMachine):
     @precondition(lambda self: hasattr(self, "runner"))
     @rule()
     def run(self) -> None:
+        self.check_run()
+
+    @precondition(lambda self: hasattr(self, "runner"))
+    @rule(kill=st.integers(1, 8))
+    def crash_then_run(self, kill: int) -> None:
+        """A run that dies at its ``kill``-th state commit, then a run to the end,
+        checked against the state before the crash."""
+        self.check_run(lambda: self.crashed_run(kill))
+
+    @precondition(lambda self: hasattr(self, "runner"))
+    @rule(
+        first=st.lists(EDIT, min_size=1, max_size=8),
+        kill=st.integers(1, 4),
+        edits=st.lists(EDIT, max_size=8),
+    )
+    def crash_edit_run(
+        self,
+        first: list[tuple[str, str, int, str, str | None]],
+        kill: int,
+        edits: list[tuple[str, str, int, str, str | None]],
+    ) -> None:
+        """Edits, a run that dies at its ``kill``-th state commit, the written fields
+        edited again where their value came from, more edits, then a run to the end.
+        What the crashed run wrote is its own: a field it brought in line and that
+        is edited afterwards only on the side it was not written to ends with that
+        edit on both sides (were the write taken for an edit of the other side, it
+        would be a conflict the pair's rule could settle against it)."""
+        self.edit_both_sides(first)
+        before = {b.left_id: b for b in self.store.iter_bindings("p", "contact")}
+        live = [
+            (left_id, b.right_id)
+            for left_id, b in before.items()
+            if left_id in self.rows("left") and b.right_id in self.rows("right")
+        ]
+        start = {ids: (self.fields("left", ids[0]), self.fields("right", ids[1])) for ids in live}
+        self.crashed_run(kill)
+        # a person the crashed run copied to a side is that side's now: the edits
+        # below must not create it there again (that duplicate would be the test's)
+        for side in self.sides:
+            self.used[side].update(self.fields(side, rid)["email"] for rid in self.rows(side))
+        # (left id, right id, field) -> (the value written, the side written to)
+        written: dict[tuple[str, str, str], tuple[Any, str]] = {}
+        for (left_id, right_id), (was_l, was_r) in start.items():
+            if left_id not in self.rows("left") or right_id not in self.rows("right"):
+                continue
+            now_l, now_r = self.fields("left", left_id), self.fields("right", right_id)
+            for name in FIELDS:
+                if was_l[name] != was_r[name] and now_l[name] == now_r[name]:
+                    side = "left" if was_l[name] != now_l[name] else "right"
+                    written[(left_id, right_id, name)] = (now_l[name], side)
+        # the source of each write is edited again, then random edits follow
+        for (left_id, right_id, name), (_, side) in written.items():
+            source, rid = ("right", right_id) if side == "left" else ("left", left_id)
+            self.sides[source].edit("contact", rid, **{name: "again"})
+        self.edit_both_sides(edits)
+        edited = {
+            key: (self.fields("left", key[0]), self.fields("right", key[1]))
+            for key in written
+            if key[0] in self.rows("left") and key[1] in self.rows("right")
+        }
+
+        result = self.runner.run("p")
+        assert result.status == "ok", result.summary()
+
+        after = {b.left_id: b for b in self.store.iter_bindings("p", "contact")}
+        self.check_bindings(after)
+        self.check_fields(after, {}, {})
+        clears = self.rules["clears"] == "propagate"
+        for key, (now_l, now_r) in edited.items():
+            left_id, right_id, name = key
+            value, side = written[key]
+            if left_id not in self.rows("left") or right_id not in self.rows("right"):
+                continue
+            mine, theirs = (now_l, now_r) if side == "left" else (now_r, now_l)
+            if mine[name] != value or (theirs[name] is None and not clears):
+                continue  # edited where it was written, or cleared: no one answer
+            got = (self.fields("left", left_id)[name], self.fields("right", right_id)[name])
+            assert got == (theirs[name], theirs[name]), (key, value, side, got)
+        self.check_fixed_point()
+        self.base = {
+            side: {rid: self.fields(side, rid) for rid in self.rows(side)} for side in self.sides
+        }
+        for side in self.sides:
+            self.used[side].update(f["email"] for f in self.base[side].values())
+
+    def crashed_run(self, kill: int) -> None:
+        """Run the pair with its ``kill``-th non-empty state commit raising, as a
+        process killed there stops: the batch's writes are done, none recorded.
+        Batches that create records are not interrupted here (interrupted creates
+        have tests of their own)."""
+        original = self.store.commit
+        seen = 0
+
+        def commit(pair: str, run_id: int, batch: BatchCommit) -> None:
+            nonlocal seen
+            if not batch.empty() and not _creates(batch):
+                seen += 1
+                if seen == kill:
+                    raise Crash
+            original(pair, run_id, batch)
+
+        with mock.patch.object(self.store, "commit", commit), suppress(Crash):
+            self.runner.run("p")
+
+    def check_run(self, first: Callable[[], None] | None = None) -> None:
+        """Run the pair (after ``first``, an interrupted run) and check the outcome
+        against the records and bindings as they were before either."""
         before = {b.left_id: b for b in self.store.iter_bindings("p", "contact")}
         expected = self.expected_fields(before)
         deletions = self.deletions(before)
@@ -164,6 +280,8 @@ class TwoWayMachine(RuleBasedStateMachine):
             side: {rid: s.modified[("contact", rid)] for rid in s.rows("contact")}
             for side, s in self.sides.items()
         }
+        if first is not None:
+            first()
 
         result = self.runner.run("p")
         assert result.status == "ok", result.summary()
@@ -313,6 +431,13 @@ class TwoWayMachine(RuleBasedStateMachine):
         again = self.runner.run("p")
         assert again.status == "ok", again.summary()
         assert [dict(s.writes) for s in self.sides.values()] == before, again.summary()
+
+
+def _creates(batch: BatchCommit) -> bool:
+    """True when ``batch`` records a create."""
+    return any(
+        (item[1] if isinstance(item, tuple) else item["action"]) == "create" for item in batch.items
+    )
 
 
 TwoWayMachine.TestCase.settings = SETTINGS

@@ -14,6 +14,8 @@ from typing import Any
 from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
 from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_patched
+from syncd.engine.writeahead import expected_snapshots
+from syncd.engine.writeahead import pack as pack_updates
 from syncd.kit.jsontext import encoder
 from syncd.plugin.connector import (
     Connector,
@@ -70,6 +72,8 @@ class Applier:
         # collected before the updates so such an op is not created twice)
         creates: list[Op] = [op for op in ops if op.kind == "create"]
         self._deletes(commit, [op for op in ops if op.kind == "delete"])
+        if self.flow.two_way and not self.dry_run:
+            self._write_ahead(commit, ops)
         wrote_back = self._back_updates(
             commit, [op for op in ops if op.back and op.kind in ("update", "bind")]
         )
@@ -87,6 +91,21 @@ class Applier:
         self.flow.store.commit(self.flow.pair, self.run_id, commit)
 
     # -- writes -------------------------------------------------------------------------
+
+    def _write_ahead(self, commit: BatchCommit, ops: Sequence[Op]) -> None:
+        """Two-way: commit what the batch's updates of bound records are about to
+        write and the snapshots it will record, so that a crash before the batch's
+        commit does not make them look like edits at the next run (see
+        :mod:`syncd.engine.writeahead`)."""
+        updates = [op for op in ops if op.kind in ("update", "snapshot") and op.binding is not None]
+        if not updates:
+            return
+        flow = self.flow
+        for op in updates:
+            expected_snapshots(flow, op)
+        row = pack_updates(flow, updates)
+        flow.store.add_intents(flow.pair, [row])
+        commit.done_intents.append(row["key"])
 
     def _call(
         self, method: str, ops: Sequence[Op], items: list[Any], on: Connector | None = None
@@ -134,7 +153,7 @@ class Applier:
         for op, result in zip(ops, self._call("update", ops, items, self.flow.source), strict=True):
             if result.ok:
                 op.source_fields = patched(op.source_fields or {}, op.back)
-                op.source_hash = op.source_serial = None
+                op.source_serial, op.source_hash = op.source_snapshot or (None, None)
                 op.source_version = result.version or op.source_version
                 self._item(commit, op, "update", "ok", {"fields": sorted(op.back)}, reverse=True)
                 self.counts["updated"] += 1
@@ -170,6 +189,7 @@ class Applier:
         flow = self.flow
         if (flow.recreate_deleted or op.kind == "bind") and flow.may_create:
             op.kind = "create"
+            op.target_snapshot = None
             op.send = {k: v for k, v in (op.source_fields or {}).items() if v is not None}
             op.key = op.key or new_key()
             creates.append(op)
@@ -343,8 +363,12 @@ class Applier:
         if binding is None:
             return
         self._snapshot_source(binding, op)
-        merged = snapshot_patched(binding.data_on(self.flow.target_side), op.send)
-        self._snapshot_target(binding, merged, op.target_version)
+        if op.target_snapshot is not None:
+            data, digest = op.target_snapshot
+            binding.snapshot(self.flow.target_side, data, digest, op.target_version)
+        else:
+            merged = snapshot_patched(binding.data_on(self.flow.target_side), op.send)
+            self._snapshot_target(binding, merged, op.target_version)
         commit.changed_bindings.append(binding)
         self._cleared(commit, op)
 

@@ -57,6 +57,10 @@ class Op:
     #: two-way: fields to write back onto the source record, and the conflicts settled
     back: dict[str, Any] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
+    #: two-way updates: each side's snapshot (serialised, hash) once the writes land,
+    #: computed before writing for the write-ahead record (see engine.writeahead)
+    target_snapshot: tuple[str, str] | None = None
+    source_snapshot: tuple[str, str] | None = None
 
 
 @dataclass

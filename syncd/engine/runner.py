@@ -21,12 +21,13 @@ from syncd.engine.references import ReferenceTranslator
 from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
 from syncd.engine.screen import ListingScreen
+from syncd.engine.writeahead import InterruptedUpdates, is_updates
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.plugin.connector import Connector, ConnectorError, Record
 from syncd.state import Store
 from syncd.state.errors import StoreError
-from syncd.state.rows import COUNTS, other
+from syncd.state.rows import COUNTS, BatchCommit, other
 
 Progress = Callable[[str, int], None]
 StopCheck = Callable[[], str | None]
@@ -110,6 +111,7 @@ class PairRunner:
 
         def one(run: _Run) -> None:
             flow = run.flows[side]
+            run.settle_updates(entity)
             entity_run = run.entity(flow, entity)
             entity_run.resolve_intents()
             found = flow.source.get(entity, [record_id])
@@ -190,6 +192,7 @@ class PairRunner:
 
     def _sync_all(self, run: _Run, full: bool) -> None:
         for entity in run.pair.entities:
+            run.settle_updates(entity)
             for side in run.pair.sources():
                 flow = run.flows[side]
                 if entity not in flow.source.entities() or entity not in flow.target.entities():
@@ -241,13 +244,39 @@ class _Run:
             for side in ("left", "right")
         }
 
-    def entity(self, flow: Flow, entity: str) -> _EntityRun:
-        """The run of one entity type in one direction."""
+    def settle_updates(self, entity: str) -> None:
+        """Two-way: before either side's changes of ``entity`` are read, record the
+        updates an interrupted run wrote without recording them, so they are not
+        taken for edits (see :mod:`syncd.engine.writeahead`)."""
+        if self.pair.mode != "two-way" or self.dry_run:
+            return
+        store = self.runner.store
+        rows = [row for row in store.open_intents(self.pair.name, entity) if is_updates(row)]
+        if not rows:
+            return
+        rows.sort(key=lambda row: (row["created_at"], row["key"]))
+        commit = BatchCommit()
+        found = 0
+        for side in ("left", "right"):
+            flow = self.flows[side]
+            mine = [row for row in rows if row["target_side"] == flow.target_side]
+            if not mine:
+                continue
+            rules = self._rules(flow, entity)
+            found += InterruptedUpdates(flow, rules).settle(mine, commit)
+        self.counts["updated"] += found
+        store.commit(self.pair.name, self.run_id, commit)
+        log.info("updates.settled", pair=self.pair.name, entity=entity, writes=found)
+
+    def _rules(self, flow: Flow, entity: str) -> EntityRules:
         transforms = self.runner.config.transforms.get(self.pair.name, {}).get(entity)
-        rules = entity_rules(
+        return entity_rules(
             self.pair, entity, flow.source.fields(entity), flow.target.fields(entity), transforms
         )
-        return _EntityRun(self, flow, rules)
+
+    def entity(self, flow: Flow, entity: str) -> _EntityRun:
+        """The run of one entity type in one direction."""
+        return _EntityRun(self, flow, self._rules(flow, entity))
 
 
 class _EntityRun:
@@ -425,7 +454,7 @@ class _EntityRun:
         rows = [
             row
             for row in flow.store.open_intents(flow.pair, self.entity)
-            if row["target_side"] == flow.target_side
+            if row["target_side"] == flow.target_side and not is_updates(row)
         ]
         intents = unpack(rows)
         if not intents:
