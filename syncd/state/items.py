@@ -31,7 +31,7 @@ PlainItem = tuple[str, str, str, str, str, "str | None"]
 _SHARED = ("entity", "action", "outcome", "source_side", "detail")
 _shared = itemgetter(*_SHARED)
 #: A string as a JSON string literal (the C encoder's own function).
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring
 
 
 def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, Any]]:
@@ -53,7 +53,7 @@ def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, An
             row["detail"] = f"{_RECORDS}{_list(records)}{extra}}}"
 
     for item in items:
-        if type(item) is tuple:
+        if isinstance(item, tuple):
             key = (*item[:4], None)
             ids = item[4:]
         elif item["error"] is not None:

@@ -133,7 +133,7 @@ class MemoryConnector(Connector):
     times on every record, per-record errors on request."""
 
     type: ClassVar[str] = "memory"
-    Settings: ClassVar[type[ConnectorSettings]] = MemorySettings
+    Settings = MemorySettings
     batch_size: ClassVar[int] = 50
 
     settings: MemorySettings
