@@ -21,6 +21,7 @@ from syncd.engine.references import ReferenceTranslator
 from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
 from syncd.engine.screen import ListingScreen
+from syncd.entities import Entity
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.plugin.connector import Connector, ConnectorError, Record
@@ -241,7 +242,7 @@ class _Run:
             for side in ("left", "right")
         }
 
-    def entity(self, flow: Flow, entity: str) -> _EntityRun:
+    def entity(self, flow: Flow, entity: Entity) -> _EntityRun:
         """The run of one entity type in one direction."""
         transforms = self.runner.config.transforms.get(self.pair.name, {}).get(entity)
         rules = entity_rules(

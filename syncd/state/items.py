@@ -25,7 +25,7 @@ _list = encoder(compact=True)
 #: A run item that says only "this record was created / updated / bound": (entity,
 #: action, outcome, source side, source id, target id), the form the engine gives
 #: most items in.
-PlainItem = tuple[str, str, str, str, str, "str | None"]
+PlainItem = tuple[str, str, str, str, "str | None", "str | None"]
 
 #: What the items packed into one row share.
 _SHARED = ("entity", "action", "outcome", "source_side", "detail")
