@@ -7,6 +7,7 @@ traceback and exit with code 2.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import tomllib
@@ -17,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER
+from syncd.entities import CANONICAL_FIELDS, ENTITY_ORDER, Entity
 from syncd.errors import UserError
 from syncd.kit.dburl import check_database_url, mask_url, normalise_url
 from syncd.kit.secrets import check_secret_spec, read_secret
@@ -29,7 +30,6 @@ from syncd.redact import remember
 DEFAULT_PATH = Path("/etc/syncd/syncd.toml")
 
 Side = Literal["left", "right"]
-Entity = Literal["company", "contact"]
 Scalar = str | int | float | bool
 
 
@@ -76,6 +76,10 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+def _both_sides() -> list[Side]:
+    return ["left", "right"]
+
+
 class PairConfig(_Strict):
     """One ``[pairs.NAME]`` table: two connectors and the rules that sync them."""
 
@@ -93,7 +97,7 @@ class PairConfig(_Strict):
     recreate_deleted: bool = False
     deletes: Literal["ignore", "propagate"] = "ignore"
     clears: Literal["keep", "propagate"] = "keep"
-    create_in: list[Side] = Field(default_factory=lambda: ["left", "right"])
+    create_in: list[Side] = Field(default_factory=_both_sides)
     match: dict[Entity, list[str]] = Field(default_factory=dict)
     required: dict[Entity, list[str]] = Field(default_factory=dict)
     filter: dict[Entity, dict[str, Scalar]] = Field(default_factory=dict)
@@ -156,7 +160,12 @@ class PairConfig(_Strict):
 
     def sources(self) -> list[Side]:
         """The sides whose changes this pair reads, per its mode."""
-        return {"export": ["left"], "import": ["right"], "two-way": ["left", "right"]}[self.mode]
+        by_mode: dict[str, list[Side]] = {
+            "export": ["left"],
+            "import": ["right"],
+            "two-way": ["left", "right"],
+        }
+        return by_mode[self.mode]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +174,7 @@ class ConnectorConfig:
 
     name: str
     type: str
-    cls: type[Connector] | None
+    cls: builtins.type[Connector] | None
     settings: Any
     #: why the connector cannot be used (its plugin failed to load), or None
     unavailable: str | None = None

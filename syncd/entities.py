@@ -9,13 +9,16 @@ connectors map it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final, Literal
 
-CONTACT = "contact"
-COMPANY = "company"
+#: An entity type's name.
+Entity = Literal["company", "contact"]
+
+CONTACT: Final = "contact"
+COMPANY: Final = "company"
 
 #: Entity types in dependency order: a contact may refer to a company.
-ENTITY_ORDER: tuple[str, ...] = (COMPANY, CONTACT)
+ENTITY_ORDER: tuple[Entity, ...] = (COMPANY, CONTACT)
 
 CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
     CONTACT: (

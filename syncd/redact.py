@@ -68,8 +68,8 @@ class RedactingStream:
 def redacted_output() -> Iterator[None]:
     """Scrub everything written to ``sys.stdout`` and ``sys.stderr`` inside."""
     saved = sys.stdout, sys.stderr
-    sys.stdout = RedactingStream(saved[0])  # type: ignore[assignment]
-    sys.stderr = RedactingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout = RedactingStream(saved[0])
+    sys.stderr = RedactingStream(saved[1])
     try:
         yield
     finally:

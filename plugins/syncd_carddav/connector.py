@@ -69,7 +69,7 @@ class CardDavConnector(Connector):
     """
 
     type: ClassVar[str] = "carddav"
-    Settings: ClassVar[type[ConnectorSettings]] = CardDavSettings
+    Settings = CardDavSettings
     batch_size: ClassVar[int] = 100
     # Cards are named <key>.vcf, so a record's id is not the bare key: an interrupted
     # create is found again by the pair's match keys, not by get(key).

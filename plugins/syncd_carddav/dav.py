@@ -47,7 +47,7 @@ def _retried_answer(response: httpx.Response) -> bool:
 def _last_outcome(state: RetryCallState) -> httpx.Response:
     """When the retries are used up: the last answer, or the last error raised."""
     assert state.outcome is not None
-    return state.outcome.result()  # type: ignore[no-any-return]
+    return state.outcome.result()
 
 
 def _certificate_refused(error: httpx.ConnectError) -> bool:
@@ -102,7 +102,7 @@ class DavClient:
                 self.client.request,
                 method,
                 url,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
         except httpx.ConnectError as exc:
             if _certificate_refused(exc):

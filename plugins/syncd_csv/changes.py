@@ -16,6 +16,7 @@ from functools import partial
 from hashlib import blake2b
 from itertools import compress, count, repeat
 from operator import is_, methodcaller
+from typing import cast
 
 from syncd.plugin.connector import ListingProblem, Record
 from syncd_csv.digests import DIGEST_SIZE
@@ -78,7 +79,8 @@ class ChangeListing:
             lines = part.splitlines(keepends=True)
             keys = list(map(digest, map(hasher, lines)))
             known = list(map(self.before.get, keys))
-            self.digests.update(zip(keys, known, strict=True))
+            # a None holds the row's place in file order until _note, below, fills it
+            self.digests.update(zip(keys, cast("list[str]", known), strict=True))
             for index in compress(count(), map(is_, known, repeat(None))):
                 cells = lines[index].decode().rstrip("\r\n").split(delimiter)
                 record = self._note(keys[index], cells, line + index)

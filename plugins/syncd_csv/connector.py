@@ -70,7 +70,7 @@ class CsvConnector(Connector):
     """
 
     type: ClassVar[str] = "csv"
-    Settings: ClassVar[type[ConnectorSettings]] = CsvSettings
+    Settings = CsvSettings
     # One flush rewrites a whole file, so flushes must be rare.
     batch_size: ClassVar[int] = 10_000
     client_ids: ClassVar[bool] = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count, repeat
 from operator import getitem, itemgetter, methodcaller
+from typing import cast
 
 from syncd_csv.files import CsvSource, FileToken, byte_length
 
@@ -74,7 +75,8 @@ def scan_plain(source: CsvSource, wanted: set[str], found: Found) -> bool:
             return False
         lines = part.splitlines(keepends=True)
         if heads is not None:
-            ids, lookup = list(map(getitem, lines, repeat(head))), heads
+            # getitem's stub gives a slice of bytes as Sequence[int]; it is bytes
+            ids, lookup = cast("list[bytes]", list(map(getitem, lines, repeat(head)))), heads
         else:
             cut_lines = list(map(methodcaller("partition", mark), lines))
             if not all(map(itemgetter(1), cut_lines)):  # a line without the delimiter

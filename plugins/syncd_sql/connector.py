@@ -37,7 +37,7 @@ class SqlConnector(Connector):
     """
 
     type: ClassVar[str] = "sql"
-    Settings: ClassVar[type[ConnectorSettings]] = SqlSettings
+    Settings = SqlSettings
     batch_size: ClassVar[int] = 1000
 
     settings: SqlSettings

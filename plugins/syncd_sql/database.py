@@ -103,7 +103,7 @@ class Database:
         with self.errors(), self.engine.begin() as conn:
             yield conn
 
-    def rows(self, statement: Executable) -> Sequence[Row[Any]]:
+    def rows(self, statement: Executable) -> Sequence[Row[*tuple[Any, ...]]]:
         """Run a query and return all its rows."""
         with self.connect() as conn:
             return conn.execute(statement).all()
@@ -136,7 +136,7 @@ class Database:
 def first_line(error: exc.DBAPIError) -> str:
     """The driver's first error line, without SQL, parameters or details."""
     orig = error.orig
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     if len(args) >= 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
         text = str(args[1])
     else:

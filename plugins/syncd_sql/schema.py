@@ -97,15 +97,15 @@ class EntityTable:
         """SQL that keeps rows not soft-deleted (always true without the column)."""
         return live_clause(self.deleted) if self.deleted is not None else true()
 
-    def stamp(self, row: Row[Any]) -> Any:
+    def stamp(self, row: Row[*tuple[Any, ...]]) -> Any:
         """The row's modification stamp (None when not configured)."""
         return row[1] if self.updated_at is not None else None
 
-    def deleted_value(self, row: Row[Any]) -> Any:
+    def deleted_value(self, row: Row[*tuple[Any, ...]]) -> Any:
         """The row's soft-delete value (None when not configured)."""
         return row[2 if self.updated_at is not None else 1] if self.deleted is not None else None
 
-    def record(self, row: Row[Any]) -> Record:
+    def record(self, row: Row[*tuple[Any, ...]]) -> Record:
         """A record from a row read with :attr:`selected`."""
         stamp = self.stamp(row)
         # read_text, inlined for the usual text value: this runs for every column of

@@ -41,9 +41,9 @@ def update_fast(
         params = _params(table, row, stamp)
         groups.setdefault(tuple(sorted(params)), []).append(params)
         results[row.index] = WriteResult(id=row.record_id, version=version_of(stamp))
-    for names, params in groups.items():
+    for names, batch in groups.items():
         statement = _statement(table, optimistic=_VERSION in names)
-        if execute_many(conn, statement, params) != len(params):
+        if execute_many(conn, statement, batch) != len(batch):
             raise Redo
     return results
 

@@ -119,7 +119,9 @@ class Writer:
         if self.db.engine.dialect.insert_returning:
             statement = insert(table).returning(self.table.id)
             return [conn.execute(statement, row.values).scalar_one() for row in rows]
-        return [conn.execute(insert(table), row.values).inserted_primary_key[0] for row in rows]
+        return [
+            _first(conn.execute(insert(table), row.values).inserted_primary_key) for row in rows
+        ]
 
     def _created(self, row_id: Any, row: PendingRow) -> WriteResult:
         if row_id is None:
@@ -206,3 +208,8 @@ class Writer:
 
     def _stamp(self) -> Any:
         return stamp_now(self.table.updated_at) if self.table.updated_at is not None else None
+
+
+def _first(key: Sequence[Any] | None) -> Any:
+    """The id in an inserted row's primary key (None when the database gave none)."""
+    return key[0] if key is not None else None

@@ -8,7 +8,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from syncd.entities import is_empty
 from syncd_vcard.reader import quick_fields, tel_field, text_value
@@ -113,6 +113,12 @@ def _types(line: ContentLine) -> set[str]:
     return found
 
 
+def _lines(card: Component, prop: str) -> list[ContentLine]:
+    """The card's ``prop`` lines, the list itself (empty when it has none). A vCard's
+    properties are content lines; vobject's types allow any child there."""
+    return cast("list[ContentLine]", card.contents.get(prop, []))
+
+
 def _tel_field(line: ContentLine) -> str:
     return tel_field(_types(line))
 
@@ -153,8 +159,8 @@ def fields_of(card: Component) -> dict[str, Any]:
             fields["last_name"] = text_value(parts[0])
             fields["first_name"] = text_value(parts[1]) if len(parts) > 1 else None
     if "email" in card.contents:
-        fields["email"] = text_value(card.contents["email"][0].value)
-    for line in card.contents.get("tel", []):
+        fields["email"] = text_value(_lines(card, "email")[0].value)
+    for line in _lines(card, "tel"):
         field = _tel_field(line)
         if fields[field] is None:
             value = text_value(line.value)
@@ -163,7 +169,7 @@ def fields_of(card: Component) -> dict[str, Any]:
             fields[field] = value
     for field, prop in _SIMPLE.items():
         if prop in card.contents:
-            fields[field] = text_value(card.contents[prop][0].value)
+            fields[field] = text_value(_lines(card, prop)[0].value)
     if "org" in card.contents:
         org = card.org.value
         fields["company"] = text_value(org[0] if isinstance(org, list) and org else org)
@@ -179,7 +185,7 @@ def _text(value: Any) -> str:
 
 def _set_single(card: Component, prop: str, value: Any) -> None:
     """Set the first ``prop`` line (adding one if needed); an empty value removes it."""
-    lines = card.contents.get(prop, [])
+    lines = _lines(card, prop)
     if is_empty(value):
         for line in list(lines):
             card.remove(line)
@@ -191,7 +197,7 @@ def _set_single(card: Component, prop: str, value: Any) -> None:
 
 
 def _set_tel(card: Component, field: str, value: Any) -> None:
-    lines = [line for line in card.contents.get("tel", []) if _tel_field(line) == field]
+    lines = [line for line in _lines(card, "tel") if _tel_field(line) == field]
     if is_empty(value):
         for line in lines:
             card.remove(line)
@@ -301,14 +307,15 @@ def apply_fields(card: Component, fields: Mapping[str, Any]) -> None:
             _set_single(card, prop, fields[field])
     if "company" in fields:
         value = fields["company"]
-        lines = card.contents.get("org", [])
+        lines = _lines(card, "org")
         if is_empty(value):
             for line in list(lines):
                 card.remove(line)
         elif lines and isinstance(lines[0].value, list) and lines[0].value:
             lines[0].value = [_text(value), *lines[0].value[1:]]  # keep the org units
         elif lines:
-            lines[0].value = [_text(value)]
+            # types-vobject types a line's value as str; an ORG line's is a list
+            lines[0].value = [_text(value)]  # type: ignore[assignment]
         else:
             card.add("org").value = [_text(value)]
     if "n" not in card.contents:

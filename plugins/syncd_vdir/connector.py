@@ -53,7 +53,7 @@ class VdirConnector(Connector):
     """
 
     type: ClassVar[str] = "vdir"
-    Settings: ClassVar[type[ConnectorSettings]] = VdirSettings
+    Settings = VdirSettings
     batch_size: ClassVar[int] = 500
     client_ids: ClassVar[bool] = True
 

@@ -84,6 +84,16 @@ class _TempNames:
 _temp_names = _TempNames()
 
 
+def _create_temp(directory: str) -> tuple[str, int]:
+    """A new temporary file in ``directory``, open for writing: its path and descriptor."""
+    while True:
+        tmp = _temp_names.next(directory)
+        try:
+            return tmp, os.open(tmp, _TEMP_FLAGS, 0o600)
+        except FileExistsError:  # left by a crashed process of the same pid
+            continue
+
+
 def write_all(directory: str, files: list[tuple[str, str]]) -> list[str]:
     """Replace several files (full paths) in ``directory``, each atomically: every
     new content goes to a temporary file, all of them are made durable at once (one
@@ -98,13 +108,7 @@ def write_all(directory: str, files: list[tuple[str, str]]) -> list[str]:
     try:
         for _, text in files:
             data = text.encode()
-            while True:
-                tmp = _temp_names.next(directory)
-                try:
-                    fd = os.open(tmp, _TEMP_FLAGS, 0o600)
-                    break
-                except FileExistsError:  # left by a crashed process of the same pid
-                    continue
+            tmp, fd = _create_temp(directory)
             temps.append(tmp)
             try:
                 write_bytes(fd, data)

@@ -11,8 +11,9 @@ import gc
 import json
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 
@@ -210,6 +211,21 @@ def _detail(detail: dict[str, Any] | None) -> str:
     )
 
 
+class PairStatus(TypedDict):
+    """One pair's line of ``syncd status`` (also its ``--json`` object)."""
+
+    pair: str
+    left: str
+    right: str
+    mode: str
+    schedule: str | None
+    paused: bool
+    running: bool
+    next_run: datetime | None
+    last_run: dict[str, Any] | None
+    bindings: dict[str, int]
+
+
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Every pair: mode, schedule, paused, running, next and last run, counts,
@@ -218,7 +234,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
     cfg, store = c.config(config), c.store(config, readonly=True)
     states = store.pair_states()
     daemon = daemon_alive(store)
-    rows = []
+    rows: list[PairStatus] = []
     for name, pair in cfg.pairs.items():
         last = store.runs(name, 1)
         state = states.get(name, {})

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from syncd.cli.render import err
 
@@ -26,7 +26,7 @@ def run_with_progress(body: Callable[[ProgressCallback | None], T], *, enabled: 
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def advance(entity: str, count: int) -> None:
             if entity not in tasks:

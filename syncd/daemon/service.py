@@ -19,6 +19,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from syncd import __version__
 from syncd.config import Config, ConfigError, load_config
@@ -264,7 +265,7 @@ class Daemon:
             self.notifier.status(line)
 
 
-def daemon_alive(store: Store) -> dict[str, object] | None:
+def daemon_alive(store: Store) -> dict[str, Any] | None:
     """The most recently seen live daemon, or None."""
     alive = store.daemons(ALIVE_SECONDS)
     return max(alive, key=lambda d: d["seen_at"]) if alive else None

@@ -241,7 +241,9 @@ class Applier:
         if mark is not None:
             names: dict[tuple[str, ...], int] = {}
             pairs = zip(ops, hashes, strict=True)
-            creates = [(op.key or "", op.source_id, digest, None) for op, digest in pairs]
+            creates: list[tuple[str, str, str, dict[str, Any] | None]] = [
+                (op.key or "", op.source_id, digest, None) for op, digest in pairs
+            ]
             sent = [
                 (self._sent_snapshot(op)[1], names.setdefault(tuple(op.send), len(names)))
                 for op in ops

@@ -31,7 +31,7 @@ from syncd.engine.records import dump, new_key
 #: ``target_data`` of a row that holds a batch (older rows hold one create each).
 BATCH = "batch"
 #: A string as a JSON string literal (the C encoder itself: ids and keys are strings).
-_key = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_key = json.encoder.encode_basestring
 
 
 def pack(

@@ -22,7 +22,7 @@ def dump(fields: Mapping[str, Any]) -> str:
 
 
 #: A string as :func:`dump` writes it (the C encoder's own function).
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring
 
 
 def replaced(serial: str, name: str, old: Any, new: Any) -> str | None:

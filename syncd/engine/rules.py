@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.config import PairConfig
-from syncd.entities import BOOLEAN_FIELDS, is_empty
+from syncd.entities import BOOLEAN_FIELDS, Entity, is_empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class EntityRules:
 
 def entity_rules(
     pair: PairConfig,
-    entity: str,
+    entity: Entity,
     left_fields: Collection[str],
     right_fields: Collection[str],
     transforms: Mapping[str, Callable[[Any], Any]] | None = None,

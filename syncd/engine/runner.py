@@ -22,6 +22,7 @@ from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
 from syncd.engine.screen import ListingScreen
 from syncd.engine.writeahead import InterruptedUpdates, is_updates
+from syncd.entities import Entity
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.plugin.connector import Connector, ConnectorError, Record
@@ -244,7 +245,7 @@ class _Run:
             for side in ("left", "right")
         }
 
-    def settle_updates(self, entity: str) -> None:
+    def settle_updates(self, entity: Entity) -> None:
         """Two-way: before either side's changes of ``entity`` are read, record the
         updates an interrupted run wrote without recording them, so they are not
         taken for edits (see :mod:`syncd.engine.writeahead`)."""
@@ -268,13 +269,13 @@ class _Run:
         store.commit(self.pair.name, self.run_id, commit)
         log.info("updates.settled", pair=self.pair.name, entity=entity, writes=found)
 
-    def _rules(self, flow: Flow, entity: str) -> EntityRules:
+    def _rules(self, flow: Flow, entity: Entity) -> EntityRules:
         transforms = self.runner.config.transforms.get(self.pair.name, {}).get(entity)
         return entity_rules(
             self.pair, entity, flow.source.fields(entity), flow.target.fields(entity), transforms
         )
 
-    def entity(self, flow: Flow, entity: str) -> _EntityRun:
+    def entity(self, flow: Flow, entity: Entity) -> _EntityRun:
         """The run of one entity type in one direction."""
         return _EntityRun(self, flow, self._rules(flow, entity))
 

@@ -34,7 +34,7 @@ from syncd.state.rows import BatchCommit
 #: ``target_data`` of an intent row that records updates (create intents hold others).
 UPDATES = "updates"
 #: A string as a JSON string literal (ids are strings).
-_key = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_key = json.encoder.encode_basestring
 #: What a settled write's run item says.
 NOTE = {"note": "written by an interrupted run; recorded now"}
 

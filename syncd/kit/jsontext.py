@@ -27,7 +27,7 @@ def encoder(*, sort_keys: bool = False, compact: bool = False) -> Callable[[Any]
     one_shot = _make_encoder(
         None,
         plain.default,
-        json.encoder.encode_basestring,  # type: ignore[attr-defined]
+        json.encoder.encode_basestring,
         None,
         separators[1],
         separators[0],

@@ -19,7 +19,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Executable, Table, bindparam
+from sqlalchemy import BindParameter, Boolean, Connection, Executable, Table, UpdateBase, bindparam
 from sqlalchemy.engine import Dialect
 
 
@@ -140,7 +140,9 @@ def update_tuples(
     constants = constants or {}
     statement = _statement(conn.dialect, table, (*columns, key), tuple(constants), key)
     if statement is None:  # a driver that only takes named parameters
-        bound = {name: bindparam(f"p_{name}") for name in (*columns, *constants)}
+        bound: dict[str, BindParameter[Any]] = {
+            name: bindparam(f"p_{name}") for name in (*columns, *constants)
+        }
         where = table.c[key] == bindparam("p_key")
         named = [f"p_{name}" for name in (*columns, "key")]
         fixed = {f"p_{name}": value for name, value in constants.items()}
@@ -166,7 +168,7 @@ def update_else_insert(
         conn.execute(insert, values)
 
 
-def execute_many(conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> int:
+def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> int:
     """Run ``statement`` (an UPDATE or DELETE with ``bindparam`` placeholders named
     like the keys of ``rows``, all with the same keys) once per row through the
     driver's ``executemany``; returns the number of rows it matched in all."""

@@ -9,6 +9,7 @@ problems are *returned* as :class:`RecordError`; only problems that stop the who
 
 from __future__ import annotations
 
+import builtins
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -189,7 +190,7 @@ class Connector(ABC):
     #: The ``type`` name used in configuration.
     type: ClassVar[str] = ""
     #: The pydantic model that validates this connector's settings.
-    Settings: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    Settings: ClassVar[builtins.type[ConnectorSettings]] = ConnectorSettings
     #: Most records per create / update / delete call.
     batch_size: ClassVar[int] = 500
     #: True when :meth:`create` uses the idempotency key as the new record's id, so an

@@ -9,9 +9,11 @@ of syncd down.
 from __future__ import annotations
 
 import importlib.metadata as md
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
+from typing import cast
 
 import pluggy
 
@@ -132,7 +134,8 @@ def load_registry(extra: dict[str, ModuleType] | None = None) -> Registry:
     for impl in pm.hook.syncd_connectors.get_hookimpls():
         package, version = origins.get(impl.plugin_name, ("unknown", ""))
         try:
-            classes = impl.function()
+            # a plugin's hook may return anything: each entry is checked below
+            classes = cast("Iterable[object] | None", impl.function())
         except Exception as exc:
             registry.failures.append(PluginFailure(impl.plugin_name, package, _reason(exc)))
             continue
@@ -141,7 +144,8 @@ def load_registry(extra: dict[str, ModuleType] | None = None) -> Registry:
     for impl in pm.hook.syncd_transforms.get_hookimpls():
         package, version = origins.get(impl.plugin_name, ("unknown", ""))
         try:
-            transforms = impl.function()
+            # a plugin's hook may return anything: each entry is checked below
+            transforms = cast("Iterable[object] | None", impl.function())
         except Exception as exc:
             registry.failures.append(PluginFailure(impl.plugin_name, package, _reason(exc)))
             continue

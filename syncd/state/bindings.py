@@ -158,8 +158,8 @@ class BindingsStore:
                 constants = {"pair": pair, "updated_at": stamp}
                 insert_tuples(conn, BINDING, BINDING_VALUES, rows, constants)
             insert_rows(conn, RUN_ITEM, pack_items(batch.items), {"run_id": run_id})
-            for chunk in chunks(batch.done_intents):
-                conn.execute(delete(INTENT).where(INTENT.c.key.in_(chunk)))
+            for keys in chunks(batch.done_intents):
+                conn.execute(delete(INTENT).where(INTENT.c.key.in_(keys)))
             self._write_retries(conn, pair, batch, stamp)
             for (side, entity), value in batch.cursors.items():
                 self._save_cursor(conn, pair, side, entity, value, stamp)

@@ -110,7 +110,8 @@ def _kind(error: BaseException, dialect: str) -> str:
 
 def from_dbapi(error: DBAPIError, dialect: str) -> StoreError:
     """The :class:`StoreError` for an error SQLAlchemy raised on ``dialect``."""
-    return classify(error.orig, dialect, error.connection_invalidated)
+    cause = error.orig if error.orig is not None else error
+    return classify(cause, dialect, error.connection_invalidated)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

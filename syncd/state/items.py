@@ -25,13 +25,13 @@ _list = encoder(compact=True)
 #: A run item that says only "this record was created / updated / bound": (entity,
 #: action, outcome, source side, source id, target id), the form the engine gives
 #: most items in.
-PlainItem = tuple[str, str, str, str, str, "str | None"]
+PlainItem = tuple[str, str, str, str, "str | None", "str | None"]
 
 #: What the items packed into one row share.
 _SHARED = ("entity", "action", "outcome", "source_side", "detail")
 _shared = itemgetter(*_SHARED)
 #: A string as a JSON string literal (the C encoder's own function).
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring
 
 
 def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, Any]]:
@@ -53,7 +53,7 @@ def pack_items(items: Sequence[dict[str, Any] | PlainItem]) -> list[dict[str, An
             row["detail"] = f"{_RECORDS}{_list(records)}{extra}}}"
 
     for item in items:
-        if type(item) is tuple:
+        if isinstance(item, tuple):
             key = (*item[:4], None)
             ids = item[4:]
         elif item["error"] is not None:

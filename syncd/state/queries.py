@@ -92,8 +92,8 @@ class Queries:
             RUN,
             ("id", "host", "pid"),
         )
-        started = ("pair", "trigger", "mode", "full", "status", "started_at", "pid", "host")
-        started += tuple(counts)  # all 0 (the model's defaults, which only Core fills in)
+        fields = ("pair", "trigger", "mode", "full", "status", "started_at", "pid", "host")
+        started = (*fields, *counts)  # counts 0 (the model's defaults, which only Core fills in)
         #: True when ``start_run`` returns the new run's id as a row (else: lastrowid)
         self.returning = bool(dialect.insert_returning)
         self.start_run = _typed(

@@ -133,7 +133,7 @@ class MemoryConnector(Connector):
     times on every record, per-record errors on request."""
 
     type: ClassVar[str] = "memory"
-    Settings: ClassVar[type[ConnectorSettings]] = MemorySettings
+    Settings = MemorySettings
     batch_size: ClassVar[int] = 50
 
     settings: MemorySettings
@@ -180,12 +180,12 @@ class MemoryConnector(Connector):
             yield Page(cursor=str(self.system.seq))
             return
         for start in range(0, len(ordered), size):
-            chunk = ordered[start : start + size]
-            page = Page(cursor=str(chunk[-1][1]))
+            changed = ordered[start : start + size]
+            page = Page(cursor=str(changed[-1][1]))
             if start + size >= len(ordered):
                 page.cursor = str(self.system.seq)
-            live = [rid for rid, _ in chunk if rid in self.system.tables[entity]]
-            page.deleted.extend(rid for rid, _ in chunk if rid not in self.system.tables[entity])
+            live = [rid for rid, _ in changed if rid in self.system.tables[entity]]
+            page.deleted.extend(rid for rid, _ in changed if rid not in self.system.tables[entity])
             self._list(page, entity, live)
             yield page
 
