@@ -204,7 +204,9 @@ class MemoryConnector(Connector):
                 self._list(page, entity, chunk)
                 yield page
             return
-        since = int(cursor)
+        since = int(cursor) if cursor.isdigit() else -1
+        if not 0 <= since <= self.system.seq:
+            raise CursorExpiredError(f"memory system {self.system.name!r}: not its cursor")
         latest: dict[str, int] = {}
         for seq, ent, rid in self.system.log[since:]:
             if ent == entity:
