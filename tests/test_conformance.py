@@ -21,6 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning"
 
 
 class TestMemoryConnector(ConnectorConformance):
+    check_unusable_cursor = True
+
     @pytest.fixture
     def connector(self, tmp_path: Path) -> Iterator[Connector]:
         settings = MemorySettings(system="conformance", page_size=40)
@@ -29,6 +31,8 @@ class TestMemoryConnector(ConnectorConformance):
 
 
 class TestMemoryConnectorWithoutFeed(ConnectorConformance):
+    check_unusable_cursor = True
+
     @pytest.fixture
     def connector(self, tmp_path: Path) -> Iterator[Connector]:
         settings = MemorySettings(system="conformance", page_size=40, incremental=False)
@@ -37,6 +41,8 @@ class TestMemoryConnectorWithoutFeed(ConnectorConformance):
 
 
 class TestCsvConnector(ConnectorConformance):
+    check_unusable_cursor = True
+
     @pytest.fixture
     def connector(self, tmp_path: Path) -> Iterator[Connector]:
         fields = {"email": "Email", "first_name": "First", "phone": "Phone"}
@@ -47,6 +53,7 @@ class TestCsvConnector(ConnectorConformance):
 
 
 class TestSqlConnector(ConnectorConformance):
+    check_unusable_cursor = True
     base_fields: ClassVar[dict[str, Any]] = {"last_name": "Tester"}  # NOT NULL in the test table
 
     @pytest.fixture
@@ -68,6 +75,8 @@ class TestSqlConnector(ConnectorConformance):
 
 
 class TestVdirConnector(ConnectorConformance):
+    check_unusable_cursor = True
+
     page_records = 60
 
     @pytest.fixture
@@ -78,6 +87,8 @@ class TestVdirConnector(ConnectorConformance):
 
 
 class TestCardDavConnector(ConnectorConformance):
+    check_unusable_cursor = True
+
     page_records = 30  # Radicale creates cards slowly as a collection grows
 
     @pytest.fixture

@@ -177,7 +177,8 @@ class Daemon:
     def submit(self, pair: str, full: bool, trigger: str) -> bool:
         """Start a run of ``pair`` unless the daemon is stopping, the pair is paused
         or already running (a requested run then waits for it; a scheduled one is
-        skipped, as a missed fire time would be)."""
+        skipped, as a missed fire time would be). A scheduled run is also skipped
+        while a rate-limited system's wait lasts (the pair's ``not_before``)."""
         with self._lock:
             if self.stopping.is_set():
                 return False
@@ -194,11 +195,22 @@ class Daemon:
                 return False
             try:
                 paused = self.store.is_paused(pair)
+                # a rate-limited system's wait holds scheduled runs; a person's may go
+                wait = self.store.not_before(pair) if trigger == "schedule" else None
             except StoreError as exc:
                 log.error("run.skipped", pair=pair, trigger=trigger, error=str(exc))
                 return False
             if paused:
                 log.info("run.skipped", pair=pair, trigger=trigger, reason="paused")
+                return False
+            if wait is not None and wait > now():
+                log.info(
+                    "run.skipped",
+                    pair=pair,
+                    trigger=trigger,
+                    reason="rate limited",
+                    not_before=wait.isoformat(),
+                )
                 return False
             self._running[pair] = self.pool.submit(self._run, config, pair, full, trigger)
             return True

@@ -4,11 +4,14 @@ listings, and record the run with its counts."""
 
 from __future__ import annotations
 
+import json
 import time
+import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from syncd.config import Config, PairConfig
@@ -25,10 +28,17 @@ from syncd.engine.writeahead import InterruptedUpdates, is_updates
 from syncd.entities import Entity
 from syncd.errors import UserError
 from syncd.logging import get_logger
-from syncd.plugin.connector import Connector, ConnectorError, Record
+from syncd.plugin.connector import (
+    Connector,
+    ConnectorError,
+    CursorExpiredError,
+    Page,
+    RateLimitedError,
+    Record,
+)
 from syncd.state import Store
 from syncd.state.errors import StoreError
-from syncd.state.rows import COUNTS, BatchCommit, other
+from syncd.state.rows import COUNTS, BatchCommit, now, other
 
 Progress = Callable[[str, int], None]
 StopCheck = Callable[[], str | None]
@@ -57,6 +67,8 @@ class RunResult:
     error: str | None = None
     seconds: float = 0.0
     items: list[dict[str, Any]] = field(default_factory=list)
+    #: A rate-limited system's wait: no scheduled run of the pair starts before it.
+    not_before: datetime | None = None
 
     @property
     def exit_code(self) -> int:
@@ -144,19 +156,23 @@ class PairRunner:
         bound.info("run.start")
         counts: Counter[str] = Counter()
         result = RunResult(run_id, pair.name, "ok", {})
+        opened: list[Connector] = []
         try:
             with ExitStack() as stack:
                 left = stack.enter_context(self.config.connector(pair.left))
                 right = stack.enter_context(self.config.connector(pair.right))
+                opened += (left, right)
                 run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
                 body(run)
             result.status = "partial" if counts["failed"] else "ok"
         except StopRequested as exc:
             result.status = "stopped"
             result.error = f"stopped early: {exc}"
+        except RateLimitedError as exc:
+            self._rate_limited(result, exc, _raised_by(exc, opened), dry_run, bound)
         except ConnectorError as exc:
             result.status = "failed"
-            result.error = f"{type(exc).__name__}: {exc}"
+            result.error = f"{type(exc).__name__}: {exc}{_retry_note(exc)}"
         except StoreError as exc:
             result.status = "failed"
             result.error = str(exc)
@@ -167,6 +183,37 @@ class PairRunner:
             raise
         self._finish(result, counts, started, bound)
         return result
+
+    def _rate_limited(
+        self,
+        result: RunResult,
+        exc: RateLimitedError,
+        connector: Connector | None,
+        dry_run: bool,
+        bound: Any,
+    ) -> None:
+        """End a run a system rate-limited: what was committed stays, no record
+        failed, and with the system's ``retry_after`` the pair waits that long before
+        its next scheduled run (rule 36 in docs/rules.md)."""
+        name = connector.name if connector is not None else "a connector"
+        result.status = "partial"
+        if exc.retry_after is None:
+            result.error = f"rate limited by {name}; resuming at the next scheduled run"
+        else:
+            at = now() + timedelta(seconds=max(0.0, exc.retry_after))
+            result.not_before = at
+            result.error = f"rate limited by {name}; resuming after {_clock(at)}"
+            if not dry_run:
+                try:
+                    self.store.set_not_before(result.pair, at)
+                except StoreError as store_exc:
+                    bound.error("run.wait_unrecorded", error=str(store_exc))
+        bound.warning(
+            "run.rate_limited",
+            connector=name,
+            retry_after=exc.retry_after,
+            not_before=result.not_before.isoformat() if result.not_before else None,
+        )
 
     def _finish(self, result: RunResult, counts: Counter[str], started: float, bound: Any) -> None:
         result.counts = {k: counts.get(k, 0) for k in COUNTS}
@@ -204,6 +251,32 @@ class PairRunner:
                 entity_run.read_changes(full)
                 if full and not flow.two_way:
                     entity_run.check_target_deletions()
+
+
+def _raised_by(exc: BaseException, connectors: Sequence[Connector]) -> Connector | None:
+    """Which of ``connectors`` raised ``exc``: the one whose method is the innermost
+    of them in its traceback (a connector raises from its own methods, or from
+    helpers they call)."""
+    found: Connector | None = None
+    for frame, _line in traceback.walk_tb(exc.__traceback__):
+        owner = frame.f_locals.get("self")
+        for connector in connectors:
+            if owner is connector:
+                found = connector
+    return found
+
+
+def _retry_note(exc: ConnectorError) -> str:
+    """What follows a run the connector error ended, for its reason line (rule 36)."""
+    if exc.retryable:
+        return " (tried again at the next scheduled run)"
+    return " (an operator must act; the next scheduled run tries again)"
+
+
+def _clock(at: datetime) -> str:
+    """A time for a reason line: HH:MM:SS UTC, with the date when it is not today."""
+    shown = at.strftime("%H:%M:%S UTC")
+    return shown if at.date() == now().date() else f"{at:%Y-%m-%d} {shown}"
 
 
 class _Run:
@@ -323,7 +396,62 @@ class _EntityRun:
     # -- the page loop ------------------------------------------------------------------
 
     def read_changes(self, full: bool) -> None:
-        """Stream the source's changes since its cursor (all records when ``full``)."""
+        """Stream the source's changes since its cursor (all records when ``full``).
+
+        When the source says the cursor expired, list every record instead, once
+        (a second expiry fails the run), and say so in the run (rule 34)."""
+        try:
+            self._read(full)
+        except CursorExpiredError as exc:
+            if full:
+                raise
+            self._cursor_expired(exc)
+            self._read(True)
+
+    def _cursor_expired(self, exc: CursorExpiredError) -> None:
+        """Commit what was read before the expiry and record it as a run item."""
+        flow = self.flow
+        self.flush()
+        log.warning(
+            "cursor.expired",
+            pair=flow.pair,
+            side=flow.source_side,
+            entity=self.entity,
+            connector=flow.source.name,
+            error=str(exc),
+            note="listing every record instead",
+        )
+        detail = {"reason": "the cursor expired: every record is listed instead"}
+        item: dict[str, Any] = {
+            "entity": self.entity,
+            "action": "relist",
+            "outcome": "ok",
+            "source_side": flow.source_side,
+            "source_id": None,
+            "target_id": None,
+            "error": None,
+            "detail": json.dumps(detail),
+        }
+        if self.run.dry_run:
+            self.run.items.append(item)
+        else:
+            flow.store.commit(flow.pair, self.run.run_id, BatchCommit(items=[item]))
+
+    def _pages(self, cursor: str | None, full: bool) -> Iterator[Page]:
+        """The source's pages; when the source rate-limits us, what was read before
+        is applied and committed with its cursor, then the limit ends the run."""
+        pages = self.flow.source.changes(self.entity, cursor, full=full)
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except RateLimitedError:
+                self.flush()
+                raise
+            yield page
+
+    def _read(self, full: bool) -> None:
         flow = self.flow
         store = flow.store
         cursor = None if full else store.cursor(flow.pair, flow.source_side, self.entity)
@@ -332,7 +460,7 @@ class _EntityRun:
         screen = ListingScreen(self.entity)
         complete = True
         threshold = max(1, flow.target.batch_size)
-        for page in flow.source.changes(self.entity, cursor, full=full):
+        for page in self._pages(cursor, full):
             complete = complete and page.full
             screened = screen.page(page)
             ids = [r.id for r in screened.records] + list(screened.deleted)

@@ -139,7 +139,9 @@ class Delete:
 
 
 class ConnectorError(Exception):
-    """A problem that stops the run for this pair (not a single record's problem)."""
+    """A problem that stops the run for this pair (not a single record's problem).
+    The run fails; ``retryable`` says whether the next scheduled run may succeed
+    unaided or an operator must act first."""
 
     retryable = True
 
@@ -155,7 +157,8 @@ class AuthError(ConnectorError):
 
 
 class RateLimitedError(ConnectorError):
-    """The system asks us to slow down; ``retry_after`` seconds if it said."""
+    """The system asks us to slow down; ``retry_after`` seconds if it said. The run
+    ends early as ``partial`` and no scheduled run of the pair starts before then."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -163,7 +166,7 @@ class RateLimitedError(ConnectorError):
 
 
 class CursorExpiredError(ConnectorError):
-    """The cursor is no longer valid; the engine lists everything instead."""
+    """The cursor is no longer valid; the engine lists everything instead (once)."""
 
 
 class ConfigurationError(ConnectorError):

@@ -71,6 +71,19 @@ class ControlStore:
             ).scalar()
         return bool(value)
 
+    def set_not_before(self, pair: str, at: datetime | None) -> None:
+        """Start no scheduled run of ``pair`` before ``at`` (the wait a rate-limited
+        system asked for); survives restarts. None lifts it."""
+        self._upsert_state(pair, not_before=at)
+
+    def not_before(self, pair: str) -> datetime | None:
+        """The earliest time a scheduled run of ``pair`` may start, if one was set."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(PAIR_STATE.c.not_before).where(PAIR_STATE.c.pair == pair)
+            ).scalar()
+        return aware(value) if value is not None else None
+
     def set_next_fire(self, times: dict[str, datetime | None], owner: str) -> None:
         """Record when the daemon ``owner`` will next run each pair (one transaction)."""
         with self.engine.begin() as conn:

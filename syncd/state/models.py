@@ -23,6 +23,8 @@ class PairState(SQLModel, table=True):
     run_requested_at: datetime | None = None
     run_request_full: bool = False
     next_fire_at: datetime | None = None
+    #: A rate-limited system asked for a pause: no scheduled run starts before this.
+    not_before: datetime | None = None
     owner: str | None = Field(default=None, max_length=200)
 
 

@@ -28,7 +28,16 @@ from typing import Any, ClassVar
 import pytest
 
 from syncd.entities import normalize_key
-from syncd.plugin.connector import Connector, Create, Delete, ErrorKind, Page, Record, Update
+from syncd.plugin.connector import (
+    Connector,
+    Create,
+    CursorExpiredError,
+    Delete,
+    ErrorKind,
+    Page,
+    Record,
+    Update,
+)
 
 ENTITY = "contact"
 
@@ -61,6 +70,10 @@ class ConnectorConformance:
     #: Fields every record the suite creates carries besides its own, for systems
     #: that insist on some (a NOT NULL column, say).
     base_fields: ClassVar[dict[str, Any]] = {}
+    #: True: check that a cursor the connector cannot use raises CursorExpiredError or
+    #: lists everything (rule 34). Set it in new suites; it is off by default so that
+    #: connectors written before the check keep passing.
+    check_unusable_cursor: ClassVar[bool] = False
 
     @pytest.fixture
     def connector(self) -> Iterator[Connector]:
@@ -120,6 +133,21 @@ class ConnectorConformance:
         assert second in changed and changed[second].fields.get("first_name") == "Bo"
         assert first not in changed or changed[first].fields.get("first_name") is None
         assert last_cursor(later) is not None
+
+    def test_a_cursor_it_cannot_use_expires_or_lists_everything(self, connector: Connector) -> None:
+        """A cursor the connector cannot resume from (another system's, a forgotten
+        server token) raises :class:`CursorExpiredError`, on which the engine lists
+        everything (rule 34), or gives a complete listing itself: any other error
+        would fail every run until a person resets the cursor."""
+        if not self.check_unusable_cursor:
+            pytest.skip("set check_unusable_cursor = True to check expired cursors")
+        (rid,) = self.create(connector, {"email": "a@example.com"})
+        try:
+            pages = listing(connector, "syncd-conformance: not a cursor this connector made")
+        except CursorExpiredError:
+            return
+        assert all(page.full for page in pages), "not an expiry: the listing must be complete"
+        assert rid in records_of(pages)
 
     def test_an_unchanged_system_lists_nothing_new(self, connector: Connector) -> None:
         """A listing may repeat records (the engine tolerates seeing a record twice,

@@ -19,10 +19,12 @@ from syncd.plugin.connector import (
     Connector,
     ConnectorSettings,
     Create,
+    CursorExpiredError,
     Delete,
     ErrorKind,
     ListingProblem,
     Page,
+    RateLimitedError,
     Record,
     RecordError,
     UnavailableError,
@@ -51,6 +53,14 @@ class MemorySystem:
         self._ids = itertools.count(1)
         #: While True, every call raises :class:`UnavailableError`.
         self.down = False
+        #: The next this many calls of ``changes`` raise :class:`CursorExpiredError`
+        #: (after yielding ``expire_after`` pages), as an expired sync token would.
+        self.expire_cursor = 0
+        self.expire_after = 0
+        #: Pages listings may still yield before the system rate-limits us; at 0 every
+        #: call raises :class:`RateLimitedError` with ``retry_after``. None: no limit.
+        self.rate_limit_after: int | None = None
+        self.retry_after: float | None = 60.0
         #: Record id (or create key) -> error returned instead of writing it.
         self.write_errors: dict[str, RecordError] = {}
         #: (entity, record id) -> why the record cannot be read: listings report it as a
@@ -145,6 +155,27 @@ class MemoryConnector(Connector):
     def _alive(self) -> None:
         if self.system.down:
             raise UnavailableError(f"memory system {self.system.name!r} is down")
+        if self.system.rate_limit_after == 0:
+            raise RateLimitedError(
+                f"memory system {self.system.name!r} is rate limiting",
+                retry_after=self.system.retry_after,
+            )
+
+    def _metered(self, pages: Iterator[Page]) -> Iterator[Page]:
+        """``pages`` as the system's switches let them through: a cursor that expires
+        after some pages, a rate limit that starts after some pages."""
+        expire = self.system.expire_cursor > 0
+        if expire:
+            self.system.expire_cursor -= 1
+        for served, page in enumerate(pages):
+            if expire and served >= self.system.expire_after:
+                raise CursorExpiredError(f"memory system {self.system.name!r}: cursor expired")
+            self._alive()
+            if self.system.rate_limit_after is not None:
+                self.system.rate_limit_after -= 1
+            yield page
+        if expire:
+            raise CursorExpiredError(f"memory system {self.system.name!r}: cursor expired")
 
     def entities(self) -> Collection[str]:
         return self.system.entities
@@ -157,6 +188,9 @@ class MemoryConnector(Connector):
 
     def changes(self, entity: str, cursor: str | None, *, full: bool = False) -> Iterator[Page]:
         self._alive()
+        yield from self._metered(self._pages(entity, cursor, full))
+
+    def _pages(self, entity: str, cursor: str | None, full: bool) -> Iterator[Page]:
         size = self.settings.page_size
         if cursor is None or full or not self.settings.incremental:
             end = str(self.system.seq)
@@ -170,7 +204,9 @@ class MemoryConnector(Connector):
                 self._list(page, entity, chunk)
                 yield page
             return
-        since = int(cursor)
+        since = int(cursor) if cursor.isdigit() else -1
+        if not 0 <= since <= self.system.seq:
+            raise CursorExpiredError(f"memory system {self.system.name!r}: not its cursor")
         latest: dict[str, int] = {}
         for seq, ent, rid in self.system.log[since:]:
             if ent == entity:
