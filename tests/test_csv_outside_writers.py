@@ -25,7 +25,7 @@ import syncd_csv.files as files_module
 import syncd_csv.guard as guard_module
 from cli_helpers import syncd
 from conftest import make_config, systems
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.plugin.connector import Create, Update
 from syncd.state import Store
 from syncd_csv import CsvConnector, CsvSettings
@@ -248,13 +248,13 @@ def test_a_failed_flush_fails_the_run_and_records_nothing(
     store = Store(cfg.daemon.state)
     try:
         meddle(monkeypatch, append_module, "fsync_directory", 100, append_outside(path))
-        failed = PairRunner(cfg, store).run("p")
+        failed = runner_for(cfg, store).run("p")
         assert failed.status == "failed"
         assert failed.error is not None and CHANGED in failed.error
         assert store.count_bindings("p") in ({}, {"contact": 0})
         assert store.cursor("p", "left", "contact") is None
         monkeypatch.undo()
-        done = PairRunner(cfg, store).run("p")
+        done = runner_for(cfg, store).run("p")
         assert done.status == "ok" and done.counts["created"] == 5
     finally:
         store.close()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import make_config, systems
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.plugin.connector import ListingProblem, Page
 from syncd.state import Store
 from syncd_csv import CsvConnector, CsvSettings
@@ -232,21 +232,21 @@ def test_a_stray_quote_deletes_nothing_on_the_other_side(tmp_path: Path, store: 
     }
     cfg = make_config(tmp_path, pair, books=BOOKS)
     _, right = systems()
-    first = PairRunner(cfg, store).run("p")
+    first = runner_for(cfg, store).run("p")
     assert first.status == "ok" and first.counts["created"] == 500
 
     path.write_bytes((HEADER + "".join(stray(lines, 1))).encode())
-    broken = PairRunner(cfg, store).run("p")
+    broken = runner_for(cfg, store).run("p")
     assert broken.status == "partial" and broken.counts["deleted"] == 0
     assert len(right.rows("contact")) == 500
     assert broken.run_id is not None
     failed = [i for i in store.run_items(broken.run_id) if i["outcome"] == "failed"]
     assert len(failed) == 1 and "books/contacts.csv line 3" in failed[0]["error"]
-    again = PairRunner(cfg, store).run("p")
+    again = runner_for(cfg, store).run("p")
     assert again.status == "partial" and again.counts["deleted"] == 0
 
     lines[3] = "4,p4@x.org,Renamed\r\n"
     path.write_bytes((HEADER + "".join(lines)).encode())
-    mended = PairRunner(cfg, store).run("p")
+    mended = runner_for(cfg, store).run("p")
     assert mended.status == "ok" and mended.counts["deleted"] == 0
     assert mended.counts["updated"] == 1 and len(right.rows("contact")) == 500

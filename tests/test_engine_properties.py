@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from conftest import make_config, systems
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.entities import canonical_fields, is_empty, normalize_key
 from syncd.state import Store
 from syncd_memory import MemoryConnector, reset_memory_systems
@@ -75,7 +75,7 @@ class ExportMachine(RuleBasedStateMachine):
         self.cfg = make_config(self.tmp, self.PAIR, left=self.LEFT)
         self.left, self.right = systems()
         self.store = Store(self.cfg.state_url)
-        self.runner = PairRunner(self.cfg, self.store)
+        self.runner = runner_for(self.cfg, self.store)
         #: Left records that qualified at some run (each must be created exactly once,
         #: unless it matched a record made by hand on the right).
         self.synced: set[str] = set()

@@ -15,8 +15,9 @@ import pytest
 
 from conftest import make_config, systems
 from syncd.config import Config
-from syncd.engine import PairRunner, RunResult
+from syncd.engine import RunResult
 from syncd.engine.intents import unpack
+from syncd.engine_setup import runner_for
 from syncd.plugin.connector import Create, ErrorKind, RecordError, WriteResult
 from syncd.state import Store
 from syncd_memory import MemoryConnector, MemorySystem
@@ -37,7 +38,7 @@ def setup(tmp_path: Path, **pair: Any) -> tuple[Config, MemorySystem, MemorySyst
 
 
 def run(cfg: Config, store: Store, **kwargs: Any) -> RunResult:
-    return PairRunner(cfg, store).run("p", **kwargs)
+    return runner_for(cfg, store).run("p", **kwargs)
 
 
 def items(store: Store, result: RunResult) -> list[dict[str, Any]]:
@@ -331,7 +332,7 @@ def test_excluded_field_is_never_written(tmp_path: Path, store: Store) -> None:
     left.edit("contact", created, notes="more secret", phone="2")
     run(cfg, store)
     run(cfg, store, full=True)
-    PairRunner(cfg, store).run_record("p", "contact", "left", matched)
+    runner_for(cfg, store).run_record("p", "contact", "left", matched)
 
     rows = right.rows("contact")
     assert rows[right_id(store, created)]["phone"] == "2"
@@ -351,7 +352,7 @@ def test_empty_value_never_overwrites_a_filled_one(tmp_path: Path, store: Store)
     left.edit("contact", lid, phone=None, title="  ")
     run(cfg, store)
     run(cfg, store, full=True)
-    PairRunner(cfg, store).run_record("p", "contact", "left", lid)
+    runner_for(cfg, store).run_record("p", "contact", "left", lid)
 
     assert right.rows("contact")[rid]["phone"] == "123"
     assert right.rows("contact")[rid]["title"] == "CEO"
@@ -898,7 +899,7 @@ def test_dry_run_writes_nothing_but_reports(tmp_path: Path, store: Store) -> Non
     left.put("contact", {"first_name": "nomail"})
     snapshot = {name: dict(s.rows("contact")) for name, s in (("l", left), ("r", right))}
 
-    result = PairRunner(cfg, store).run("p", dry_run=True)
+    result = runner_for(cfg, store).run("p", dry_run=True)
 
     assert result.run_id is None
     assert {name: s.rows("contact") for name, s in (("l", left), ("r", right))} == snapshot
@@ -930,7 +931,7 @@ def test_run_record_syncs_an_unchanged_record(tmp_path: Path, store: Store) -> N
     right.edit("contact", rother, phone="manual")
 
     assert sum(run(cfg, store).counts.values()) == 0
-    result = PairRunner(cfg, store).run_record("p", "contact", "left", lid)
+    result = runner_for(cfg, store).run_record("p", "contact", "left", lid)
 
     assert result.status == "ok" and result.counts["updated"] == 1
     assert right.rows("contact")[rid] == {"email": "a@x.org", "phone": "1", "title": "kept"}
@@ -945,9 +946,9 @@ def test_run_record_of_an_unbound_record_creates_it(tmp_path: Path, store: Store
     bound one deleted on the right when recreate_deleted is on."""
     cfg, left, right = setup(tmp_path, recreate_deleted=True)
     lid = left.put("contact", {"email": "a@x.org"})
-    assert PairRunner(cfg, store).run_record("p", "contact", "left", lid).counts["created"] == 1
+    assert runner_for(cfg, store).run_record("p", "contact", "left", lid).counts["created"] == 1
     right.remove("contact", right_id(store, lid))
-    again = PairRunner(cfg, store).run_record("p", "contact", "left", lid)
+    again = runner_for(cfg, store).run_record("p", "contact", "left", lid)
     assert again.counts["created"] == 1
     assert by_email(right, "a@x.org") == [right_id(store, lid)]
 
@@ -1045,7 +1046,7 @@ def test_stop_check_ends_the_run_after_a_committed_batch(tmp_path: Path, store: 
         asked.append(1)
         return "the pair was paused" if len(asked) >= 2 else None
 
-    first = PairRunner(cfg, store, should_stop=stop).run("p")
+    first = runner_for(cfg, store, should_stop=stop).run("p")
     assert first.status == "stopped" and first.exit_code == 1
     assert first.error == "stopped early: the pair was paused"
     assert first.counts["created"] == 100 == len(right.rows("contact"))

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import make_config, systems
 from syncd.config import Config
-from syncd.engine import PairRunner, RunResult
+from syncd.engine import RunResult
+from syncd.engine_setup import runner_for
 from syncd.state import Store
 from syncd.state.store import BatchCommit
 from syncd_memory import MemoryConnector, MemorySystem
@@ -32,7 +33,7 @@ def setup(tmp_path: Path, **pair: Any) -> tuple[Config, MemorySystem, MemorySyst
 
 
 def run(cfg: Config, store: Store, **kwargs: Any) -> RunResult:
-    result = PairRunner(cfg, store).run("p", **kwargs)
+    result = runner_for(cfg, store).run("p", **kwargs)
     assert result.status == "ok", result.summary()
     return result
 
@@ -338,7 +339,7 @@ def test_failed_write_back_is_retried_and_nothing_is_lost(tmp_path: Path, store:
     left.edit("contact", lid, first_name="Augusta")
     right.edit("contact", rid, phone="2")
     left.write_errors[lid] = RecordError(ErrorKind.TRANSIENT, "busy", retryable=True)
-    failed = PairRunner(cfg, store).run("p")
+    failed = runner_for(cfg, store).run("p")
     assert failed.status == "partial" and failed.counts["failed"] >= 1
     del left.write_errors[lid]
     run(cfg, store)
@@ -433,7 +434,7 @@ def test_a_write_back_killed_before_its_commit_is_not_taken_for_an_edit(
     left.edit("contact", lid, phone="2")
     right.edit("contact", rid, title="CFO")
     with crash_before_writes_are_recorded(store):
-        PairRunner(cfg, store).run("p")
+        runner_for(cfg, store).run("p")
     assert (only(left)["title"], only(right)["phone"]) == ("CFO", "2")  # both landed
     right.edit("contact", rid, title="CEO")
 
@@ -456,7 +457,7 @@ def test_a_record_edited_again_after_an_interrupted_write_keeps_both_edits(
     cfg, left, right, lid, rid = synced_pair(tmp_path, store, conflict="left")
     right.edit("contact", rid, phone="2")
     with crash_before_writes_are_recorded(store):
-        PairRunner(cfg, store).run("p")
+        runner_for(cfg, store).run("p")
     assert only(left)["phone"] == "2"
     left.edit("contact", lid, first_name="Adele")
     right.edit("contact", rid, phone="3")
@@ -474,7 +475,7 @@ def test_an_update_that_never_landed_is_sent_again(tmp_path: Path, store: Store)
     cfg, left, right, _lid, rid = synced_pair(tmp_path, store)
     right.edit("contact", rid, phone="2")
     with mock.patch.object(MemoryConnector, "update", side_effect=Crash), pytest.raises(Crash):
-        PairRunner(cfg, store).run("p")
+        runner_for(cfg, store).run("p")
     assert only(left)["phone"] == "1"
     assert len(store.open_intents("p", "contact")) == 1
 
@@ -496,7 +497,7 @@ def test_a_field_read_from_the_side_a_partly_landed_write_went_to_stays_read(
     left.edit("contact", lid, title="CFO")
     right.edit("contact", rid, phone="2")
     with crash_before_writes_are_recorded(store):
-        PairRunner(cfg, store).run("p")
+        runner_for(cfg, store).run("p")
     assert (only(left)["phone"], only(right)["title"]) == ("2", "CFO")  # both landed
     right.edit("contact", rid, phone="1", title="CEO")
 

@@ -19,7 +19,8 @@ from structlog.testing import capture_logs
 from conftest import make_config, systems
 from syncd.config import Config
 from syncd.daemon.service import Daemon
-from syncd.engine import PairRunner, RunResult
+from syncd.engine import RunResult
+from syncd.engine_setup import runner_for
 from syncd.plugin.connector import AuthError, Page
 from syncd.state import Store
 from syncd.state.store import now
@@ -38,7 +39,7 @@ def setup(tmp_path: Path, **pair: Any) -> tuple[Config, MemorySystem, MemorySyst
 
 
 def run(cfg: Config, store: Store, **kwargs: Any) -> RunResult:
-    return PairRunner(cfg, store).run("p", **kwargs)
+    return runner_for(cfg, store).run("p", **kwargs)
 
 
 def emails(system: MemorySystem) -> list[str]:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import make_config, systems
-from syncd.engine import PairRunner, RunResult
+from syncd.engine import RunResult
 from syncd.engine.screen import ListingScreen
+from syncd.engine_setup import runner_for
 from syncd.plugin.connector import Page, Record
 from syncd.state import Store
 
@@ -18,7 +19,7 @@ FULL_LEFT = {"left": {"type": "memory", "system": "left", "incremental": False, 
 
 def run(tmp_path: Path, store: Store, **connectors: Any) -> RunResult:
     cfg = make_config(tmp_path, PAIR, **connectors)
-    return PairRunner(cfg, store).run("p")
+    return runner_for(cfg, store).run("p")
 
 
 def failed_items(store: Store, result: RunResult) -> list[dict[str, Any]]:
@@ -150,9 +151,9 @@ def test_a_full_run_takes_no_unreadable_target_record_for_deleted(
     left.put("contact", {"email": "a@x.org"})
     pair = {**PAIR, "recreate_deleted": True}
     cfg = make_config(tmp_path, pair)
-    assert PairRunner(cfg, store).run("p").counts["created"] == 1
+    assert runner_for(cfg, store).run("p").counts["created"] == 1
     (target,) = right.rows("contact")
     right.unreadable[("contact", target)] = "not a vCard"
 
-    result = PairRunner(cfg, store).run("p", full=True)
+    result = runner_for(cfg, store).run("p", full=True)
     assert result.counts["created"] == 0 and len(right.rows("contact")) == 1

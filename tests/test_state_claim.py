@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from conftest import MYSQL_ENV, make_config, systems
-from syncd.engine import PairRunner, RunResult
+from syncd.engine import RunResult
+from syncd.engine_setup import runner_for
 from syncd.errors import UserError
 from syncd.state import Store
 
@@ -87,7 +88,7 @@ def test_two_runners_racing_for_one_pair_one_runs_and_one_is_refused(
         hold_before_inserting_a_run(store, barrier)
         # a run that started goes on only once the other runner is done: both are
         # running at once unless one was refused
-        runner = PairRunner(cfg, store, progress=lambda *_: done[1 - me].wait(5))
+        runner = runner_for(cfg, store, progress=lambda *_: done[1 - me].wait(5))
         try:
             outcomes.append(runner.run("p"))
         except Exception as exc:  # the outcome is what the test looks at

@@ -20,7 +20,7 @@ from sqlalchemy import event, text
 from cli_helpers import SYNCD, demo_copy, syncd
 from conftest import make_config, systems
 from syncd.config import load_config
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.state import Store
 from syncd.state.errors import LOCKED, classify
 
@@ -44,7 +44,7 @@ def test_a_full_disk_fails_the_run_with_one_line_and_records_it(
     cfg = make_config(tmp_path, PAIR)
     left, _ = systems()
     left.put("contact", contact(0))
-    assert PairRunner(cfg, store).run("p").status == "ok"
+    assert runner_for(cfg, store).run("p").status == "ok"
     with store.engine.connect() as conn:
         pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
 
@@ -55,7 +55,7 @@ def test_a_full_disk_fails_the_run_with_one_line_and_records_it(
     store.engine.dispose()
     for i in range(1, 400):
         left.put("contact", contact(i))
-    result = PairRunner(cfg, store).run("p")
+    result = runner_for(cfg, store).run("p")
     assert result.status == "failed"
     assert result.error == "state store: disk full"
     (run, _) = store.runs("p")

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import make_config, systems
 from syncd.config import ConfigError
-from syncd.engine import PairRunner
 from syncd.engine.rules import EntityRules
+from syncd.engine_setup import runner_for
 from syncd.plugin.manager import default_registry
 from syncd.state import Store
 from syncd_transforms import to_e164, to_title
@@ -57,7 +57,7 @@ def test_a_pair_applies_transforms_to_both_sides_and_settles(tmp_path: Path) -> 
     left.put("contact", {"email": "a@x.org", "phone": "020 7946 0000", "first_name": "ann"})
     right.put("contact", {"email": "b@x.org", "phone": "+1 415 555 0100", "first_name": "BOB"})
     store = Store(cfg.state_url)
-    runner = PairRunner(cfg, store)
+    runner = runner_for(cfg, store)
     assert runner.run("p").status == "ok"
     on_right = {r["email"]: r for r in right.rows("contact").values()}
     on_left = {r["email"]: r for r in left.rows("contact").values()}

@@ -32,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from test_engine_properties import SETTINGS
 
 from conftest import make_config, systems
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.entities import canonical_fields, is_empty
 from syncd.state import Store
 from syncd.state.store import BatchCommit
@@ -108,7 +108,7 @@ class TwoWayMachine(RuleBasedStateMachine):
         }
         self.cfg = make_config(self.tmp, self.rules, **connectors)
         self.store = Store(self.cfg.state_url)
-        self.runner = PairRunner(self.cfg, self.store)
+        self.runner = runner_for(self.cfg, self.store)
         # a few people on each side, two of them on both, synced once
         for side, emails in (("left", EMAILS[:3]), ("right", EMAILS[2:5])):
             for number, email in enumerate(emails):

@@ -25,6 +25,7 @@ from syncd.cli.progress import run_with_progress
 from syncd.cli.render import counts_text, err, print_json, table, when
 from syncd.daemon.service import daemon_alive
 from syncd.engine import PairRunner, RunResult
+from syncd.engine_setup import runner_for
 from syncd.errors import UserError
 from syncd.plugin.manager import default_registry
 from syncd.redact import redacted_output
@@ -87,7 +88,7 @@ def sync(
     """Run PAIR once now, in this process, with a progress bar on a terminal."""
     c = ctx_of(ctx)
     c.config(config).require_pairs()
-    runner = PairRunner(c.config(config), c.store(config))
+    runner = runner_for(c.config(config), c.store(config))
     result = run_with_progress(
         lambda progress: _run(runner, progress, pair, full, dry_run), enabled=not as_json
     )
@@ -115,7 +116,7 @@ def sync_record(
     """Sync one record now, whether or not it changed."""
     side, record_id = one_side(left, right)
     c = ctx_of(ctx)
-    result = PairRunner(c.config(config), c.store(config)).run_record(pair, entity, side, record_id)
+    result = runner_for(c.config(config), c.store(config)).run_record(pair, entity, side, record_id)
     _finish(result, as_json)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from syncd import __version__
 from syncd.config import Config, ConfigError, load_config
 from syncd.daemon.notify import Notifier, watchdog_interval
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.errors import UserError
 from syncd.logging import get_logger
 from syncd.plugin.manager import default_registry
@@ -216,7 +216,7 @@ class Daemon:
             return True
 
     def _run(self, config: Config, pair: str, full: bool, trigger: str) -> None:
-        runner = PairRunner(config, self.store, should_stop=lambda: self._stop_reason(pair))
+        runner = runner_for(config, self.store, should_stop=lambda: self._stop_reason(pair))
         try:
             runner.run(pair, trigger=trigger, full=full)
         except UserError as exc:

@@ -26,8 +26,7 @@ from syncd.plugin.connector import (
     Update,
     WriteResult,
 )
-from syncd.state import BindingRow
-from syncd.state.rows import BatchCommit
+from syncd.state.rows import BatchCommit, BindingRow
 
 ItemSink = Callable[[dict[str, Any]], None]
 #: A run item's detail as JSON.

@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
+from syncd.engine.ports import SyncState
 from syncd.engine.records import (
     changed_fields,
     dump,
@@ -27,7 +28,7 @@ from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
 from syncd.entities import REFERENCES, normalize_key
 from syncd.plugin.connector import Connector, Record
-from syncd.state import BindingRow, Store
+from syncd.state.rows import BindingRow
 
 
 @dataclass(slots=True)
@@ -68,7 +69,7 @@ class Flow:
     """One direction of a pair: where changes are read and where they are written."""
 
     pair: str
-    store: Store
+    store: SyncState
     source: Connector
     target: Connector
     source_side: str

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from syncd.engine.ports import SyncState
 from syncd.entities import COMPANY, NAME_FIELD, normalize_key
 from syncd.plugin.connector import Connector
-from syncd.state import Store
 
 
 class ReferenceTranslator:
@@ -19,7 +19,7 @@ class ReferenceTranslator:
 
     def __init__(
         self,
-        store: Store,
+        store: SyncState,
         pair: str,
         source: Connector,
         target: Connector,

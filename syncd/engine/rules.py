@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.config import PairConfig
+from syncd.engine.ports import PairRules
 from syncd.entities import BOOLEAN_FIELDS, Entity, is_empty
 
 
@@ -62,15 +62,14 @@ class EntityRules:
 
 
 def entity_rules(
-    pair: PairConfig,
+    pair: PairRules,
     entity: Entity,
     left_fields: Collection[str],
     right_fields: Collection[str],
-    transforms: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> EntityRules:
     """The rules of ``pair`` for ``entity``: fields both sides map, less excluded ones,
     with the pair's transforms (bound by the configuration) for that entity."""
-    excluded = set(pair.exclude.get(entity, []))
+    excluded = pair.exclude.get(entity, frozenset())
     fields = (set(left_fields) & set(right_fields)) - excluded
     filters = pair.filter.get(entity, {})
     # a filter needs its field even when it is not synced, so it is read on the source
@@ -78,7 +77,7 @@ def entity_rules(
         entity=entity,
         fields=frozenset(fields),
         filters=tuple(filters.items()),
-        required=tuple(pair.required.get(entity, [])),
-        match=tuple(pair.match.get(entity, [])),
-        transforms=tuple((transforms or {}).items()),
+        required=tuple(pair.required.get(entity, ())),
+        match=tuple(pair.match.get(entity, ())),
+        transforms=tuple(pair.transforms.get(entity, {}).items()),
     )

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from syncd.config import Config, PairConfig
 from syncd.engine.apply import Applier
 from syncd.engine.held import held_row
 from syncd.engine.intents import unpack
 from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
+from syncd.engine.ports import SIDES, OpenConnector, OpKind, PairLookup, PairRules, Side, SyncState
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
@@ -36,9 +36,8 @@ from syncd.plugin.connector import (
     RateLimitedError,
     Record,
 )
-from syncd.state import Store
 from syncd.state.errors import StoreError
-from syncd.state.rows import COUNTS, BatchCommit, now, other
+from syncd.state.rows import COUNTS, BatchCommit, now
 
 Progress = Callable[[str, int], None]
 StopCheck = Callable[[], str | None]
@@ -86,18 +85,24 @@ class RunResult:
 
 
 class PairRunner:
-    """Runs pairs of one configuration against one state store."""
+    """Runs pairs against one state store.
+
+    The runner knows pairs only through ``pairs`` (a pair's rules by its name) and
+    opens their connectors through ``open_connector``; :func:`syncd.engine_setup.runner_for`
+    builds one from a configuration."""
 
     def __init__(
         self,
-        config: Config,
-        store: Store,
+        pairs: PairLookup,
+        open_connector: OpenConnector,
+        store: SyncState,
         progress: Progress | None = None,
         should_stop: StopCheck | None = None,
     ) -> None:
         """``should_stop`` is asked after every committed batch; a reason (such as
         "the pair was paused") ends the run there with status ``stopped``."""
-        self.config = config
+        self.pairs = pairs
+        self.open_connector = open_connector
         self.store = store
         self.progress = progress
         self.should_stop = should_stop
@@ -116,14 +121,14 @@ class PairRunner:
         pair = self._pair(pair_name)
         if entity not in pair.entities:
             raise UserError(f"pair {pair.name} does not sync {entity} records")
-        if side not in pair.sources():
+        if side not in pair.sources:
             raise UserError(
                 f"pair {pair.name} is {pair.mode}: {side} records are not read; "
-                f"give --{pair.sources()[0]} instead"
+                f"give --{pair.sources[0]} instead"
             )
 
         def one(run: _Run) -> None:
-            flow = run.flows[side]
+            flow = run.flows[Side(side)]
             run.settle_updates(entity)
             entity_run = run.entity(flow, entity)
             entity_run.resolve_intents()
@@ -137,12 +142,12 @@ class PairRunner:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _pair(self, name: str) -> PairConfig:
-        return self.config.pair(name)
+    def _pair(self, name: str) -> PairRules:
+        return self.pairs(name)
 
     def _execute(
         self,
-        pair: PairConfig,
+        pair: PairRules,
         trigger: str,
         full: bool,
         dry_run: bool,
@@ -159,8 +164,8 @@ class PairRunner:
         opened: list[Connector] = []
         try:
             with ExitStack() as stack:
-                left = stack.enter_context(self.config.connector(pair.left))
-                right = stack.enter_context(self.config.connector(pair.right))
+                left = stack.enter_context(self.open_connector(pair.left))
+                right = stack.enter_context(self.open_connector(pair.right))
                 opened += (left, right)
                 run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
                 body(run)
@@ -241,7 +246,7 @@ class PairRunner:
     def _sync_all(self, run: _Run, full: bool) -> None:
         for entity in run.pair.entities:
             run.settle_updates(entity)
-            for side in run.pair.sources():
+            for side in run.pair.sources:
                 flow = run.flows[side]
                 if entity not in flow.source.entities() or entity not in flow.target.entities():
                     continue
@@ -285,7 +290,7 @@ class _Run:
     def __init__(
         self,
         runner: PairRunner,
-        pair: PairConfig,
+        pair: PairRules,
         run_id: int,
         left: Connector,
         right: Connector,
@@ -299,30 +304,30 @@ class _Run:
         self.counts = counts
         self.dry_run = dry_run
         self.items = items
-        connectors = {"left": left, "right": right}
+        connectors = {Side.LEFT: left, Side.RIGHT: right}
         self.flows = {
             side: Flow(
                 pair=pair.name,
                 store=runner.store,
                 source=connectors[side],
-                target=connectors[other(side)],
+                target=connectors[side.other],
                 source_side=side,
-                target_side=other(side),
+                target_side=side.other,
                 update_existing=pair.update_existing,
                 recreate_deleted=pair.recreate_deleted,
                 propagate_deletes=pair.deletes == "propagate",
-                may_create=other(side) in pair.create_in,
-                two_way=pair.mode == "two-way",
+                may_create=side.other in pair.create_in,
+                two_way=pair.two_way,
                 conflict=ConflictRule(pair.conflict, clears=pair.clears == "propagate"),
             )
-            for side in ("left", "right")
+            for side in SIDES
         }
 
     def settle_updates(self, entity: Entity) -> None:
         """Two-way: before either side's changes of ``entity`` are read, record the
         updates an interrupted run wrote without recording them, so they are not
         taken for edits (see :mod:`syncd.engine.writeahead`)."""
-        if self.pair.mode != "two-way" or self.dry_run:
+        if not self.pair.two_way or self.dry_run:
             return
         store = self.runner.store
         rows = [row for row in store.open_intents(self.pair.name, entity) if is_updates(row)]
@@ -331,7 +336,7 @@ class _Run:
         rows.sort(key=lambda row: (row["created_at"], row["key"]))
         commit = BatchCommit()
         found = 0
-        for side in ("left", "right"):
+        for side in SIDES:
             flow = self.flows[side]
             mine = [row for row in rows if row["target_side"] == flow.target_side]
             if not mine:
@@ -343,9 +348,8 @@ class _Run:
         log.info("updates.settled", pair=self.pair.name, entity=entity, writes=found)
 
     def _rules(self, flow: Flow, entity: Entity) -> EntityRules:
-        transforms = self.runner.config.transforms.get(self.pair.name, {}).get(entity)
         return entity_rules(
-            self.pair, entity, flow.source.fields(entity), flow.target.fields(entity), transforms
+            self.pair, entity, flow.source.fields(entity), flow.target.fields(entity)
         )
 
     def entity(self, flow: Flow, entity: Entity) -> _EntityRun:
@@ -470,7 +474,7 @@ class _EntityRun:
             self.pending.extend(screened.ops)
             self.pending.extend(planned)
             self.pending_writes += sum(
-                1 for op in planned if op.send or op.kind in ("create", "delete")
+                1 for op in planned if op.send or op.kind in (OpKind.CREATE, OpKind.DELETE)
             )
             self.pending_ids.update(ids)
             self.pending_records += len(ids) + len(screened.ops)
@@ -539,7 +543,7 @@ class _EntityRun:
         no deletion: a record ``get`` cannot read is absent too, and deletions are
         told by the change feed or inferred from a complete, clean listing."""
         reason = "no longer found at the source; a deletion is taken from its listing"
-        ops = [Op("skip", self.entity, record_id, reason=reason) for record_id in ids]
+        ops = [Op(OpKind.SKIP, self.entity, record_id, reason=reason) for record_id in ids]
         if ops:
             self.pending.extend(ops)
             self.flush()

@@ -28,8 +28,7 @@ from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_p
 from syncd.engine.rules import EntityRules
 from syncd.entities import is_empty
 from syncd.plugin.connector import Connector, Record
-from syncd.state import BindingRow
-from syncd.state.rows import BatchCommit
+from syncd.state.rows import BatchCommit, BindingRow
 
 #: ``target_data`` of an intent row that records updates (create intents hold others).
 UPDATES = "updates"
