@@ -13,6 +13,7 @@ from typing import Any
 
 from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
+from syncd.engine.ports import OpKind, Side
 from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_patched
 from syncd.engine.writeahead import expected_snapshots
 from syncd.engine.writeahead import pack as pack_updates
@@ -69,15 +70,17 @@ class Applier:
         commit = BatchCommit(cursors=dict(cursors or {}), done_intents=list(done_intents))
         # planned creates, then updates whose target turned out gone (added by _updates;
         # collected before the updates so such an op is not created twice)
-        creates: list[Op] = [op for op in ops if op.kind == "create"]
-        self._deletes(commit, [op for op in ops if op.kind == "delete"])
+        creates: list[Op] = [op for op in ops if op.kind == OpKind.CREATE]
+        self._deletes(commit, [op for op in ops if op.kind == OpKind.DELETE])
         if self.flow.two_way and not self.dry_run:
             self._write_ahead(commit, ops)
         wrote_back = self._back_updates(
-            commit, [op for op in ops if op.back and op.kind in ("update", "bind")]
+            commit, [op for op in ops if op.back and op.kind in (OpKind.UPDATE, OpKind.BIND)]
         )
         self._updates(
-            commit, [op for op in ops if op.send and op.kind in ("update", "bind")], creates
+            commit,
+            [op for op in ops if op.send and op.kind in (OpKind.UPDATE, OpKind.BIND)],
+            creates,
         )
         self._creates(commit, creates)
         for op in ops:
@@ -96,7 +99,11 @@ class Applier:
         write and the snapshots it will record, so that a crash before the batch's
         commit does not make them look like edits at the next run (see
         :mod:`syncd.engine.writeahead`)."""
-        updates = [op for op in ops if op.kind in ("update", "snapshot") and op.binding is not None]
+        updates = [
+            op
+            for op in ops
+            if op.kind in (OpKind.UPDATE, OpKind.SNAPSHOT) and op.binding is not None
+        ]
         if not updates:
             return
         flow = self.flow
@@ -172,7 +179,7 @@ class Applier:
         for op, result in zip(ops, self._call("update", ops, items), strict=True):
             if result.ok:
                 op.target_version = result.version or op.target_version
-                if op.kind == "update":
+                if op.kind == OpKind.UPDATE:
                     self._item(commit, op, "update", "ok", {"fields": sorted(op.send)})
                     self.counts["updated"] += 1
                     self._bind_update(commit, op)
@@ -181,19 +188,19 @@ class Applier:
             if error and error.kind == ErrorKind.NOT_FOUND:
                 self._target_gone(commit, op, creates)
             else:
-                op.kind = "failed"
+                op.kind = OpKind.FAILED
                 self._fail(commit, op, "update", error)
 
     def _target_gone(self, commit: BatchCommit, op: Op, creates: list[Op]) -> None:
         flow = self.flow
-        if (flow.recreate_deleted or op.kind == "bind") and flow.may_create:
-            op.kind = "create"
+        if (flow.recreate_deleted or op.kind == OpKind.BIND) and flow.may_create:
+            op.kind = OpKind.CREATE
             op.target_snapshot = None
             op.send = {k: v for k, v in (op.source_fields or {}).items() if v is not None}
             op.key = op.key or new_key()
             creates.append(op)
             return
-        op.kind = "skip"
+        op.kind = OpKind.SKIP
         op.reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
         if op.binding is not None:
             op.binding.set("deleted", flow.target_side, True)
@@ -225,7 +232,7 @@ class Applier:
                 op.target_id = error.existing_id
                 duplicates.append((op, error))
             else:
-                op.kind = "failed"
+                op.kind = OpKind.FAILED
                 self._fail(commit, op, "create", error)
         self._duplicates(commit, duplicates)
 
@@ -279,7 +286,7 @@ class Applier:
                 self._fail(commit, op, "create", RecordError(ErrorKind.DUPLICATE, message))
                 continue
             taken.add(op.target_id or "")
-            op.kind = "bind"
+            op.kind = OpKind.BIND
             op.target_fields = {}
             op.detail = {"note": f"already existed: {error.message}"}
             if not flow.update_existing:
@@ -296,30 +303,30 @@ class Applier:
     def _settle(self, commit: BatchCommit, op: Op) -> None:
         """Record what the writes above did not: binds, snapshots, refusals, skips,
         and the conflicts a two-way merge settled."""
-        if op.conflicts and op.kind != "failed":
+        if op.conflicts and op.kind != OpKind.FAILED:
             self._conflicts(commit, op)
-        if op.kind == "bind":
+        if op.kind == OpKind.BIND:
             self._bind_new(commit, op)
             self._item(commit, op, "bind", "ok", {"fields": sorted(op.send)} if op.send else None)
             self.counts["bound"] += 1
-        elif op.kind in ("snapshot", "update") and not op.send and op.binding is not None:
+        elif op.kind in (OpKind.SNAPSHOT, OpKind.UPDATE) and not op.send and op.binding is not None:
             self._snapshot_source(op.binding, op)
             commit.changed_bindings.append(op.binding)
             self._cleared(commit, op)
-        elif op.kind == "refuse":
+        elif op.kind == OpKind.REFUSE:
             self._fail(commit, op, "refuse", RecordError(ErrorKind.INVALID, op.reason or ""))
-        elif op.kind == "hold":
+        elif op.kind == OpKind.HOLD:
             # retried each run, so each run reports it, until a person settles it
             error = RecordError(ErrorKind.DUPLICATE, op.reason or "", retryable=True)
             self._fail(commit, op, "create", error)
-        elif op.kind == "wait":
+        elif op.kind == OpKind.WAIT:
             self.counts["skipped"] += 1
-        elif op.kind == "unreadable":
+        elif op.kind == OpKind.UNREADABLE:
             self._item(commit, op, "read", "failed", error=f"{ErrorKind.INVALID}: {op.reason}")
             self.counts["failed"] += 1
-        elif op.kind == "suspect":
+        elif op.kind == OpKind.SUSPECT:
             self._item(commit, op, "read", "warning", {"warning": op.reason})
-        elif op.kind == "skip":
+        elif op.kind == OpKind.SKIP:
             if op.binding is not None:
                 if op.source_fields is not None:
                     self._snapshot_source(op.binding, op)
@@ -415,7 +422,7 @@ class Applier:
         source_hash = op.source_hash or fingerprint(source_data)
         source = (op.source_id, op.source_version, source_data, source_hash)
         target = (op.target_id or "", op.target_version, target_data, target_hash)
-        left, right = (source, target) if self.flow.source_side == "left" else (target, source)
+        left, right = (source, target) if self.flow.source_side == Side.LEFT else (target, source)
         # positional: id, entity, ids, hashes, data, versions (left, right each)
         commit.new_bindings.append(
             BindingRow(
@@ -447,7 +454,7 @@ class Applier:
         reverse: bool = False,
     ) -> None:
         error = error or RecordError(ErrorKind.TRANSIENT, "the connector gave no reason", True)
-        op.kind = "failed"
+        op.kind = OpKind.FAILED
         message = f"{error.kind}: {error.message}"
         self._item(commit, op, action, "failed", error=message, reverse=reverse)
         self.counts["failed"] += 1

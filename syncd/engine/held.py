@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from syncd.engine.ports import Side
 from syncd.engine.records import new_key
 
 #: ``target_data`` of an intent row that holds one create waiting for a person.
@@ -62,7 +63,7 @@ def reason(
 ) -> str:
     """What a person reads about a held create: what happened and both ways out."""
     other = f"{target_side.upper()}_ID"
-    ids = f"{source_id} {other}" if source_side == "left" else f"{other} {source_id}"
+    ids = f"{source_id} {other}" if source_side == Side.LEFT else f"{other} {source_id}"
     return (
         f"needs a person: an earlier run was interrupted while creating this {entity} on "
         f"{target_side}, and it may exist there already ({why}); if it does, link it with "

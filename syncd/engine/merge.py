@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from syncd.engine.ports import Side
 from syncd.entities import is_empty
 
 #: Sides of a pair, as the merge names them.
-LEFT, RIGHT = "left", "right"
+LEFT, RIGHT = Side.LEFT, Side.RIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class Conflict:
     field: str
     left: Any
     right: Any
-    winner: str
+    winner: Side
     why: str
 
     def describe(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class Merge:
     to_right: dict[str, Any] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
 
-    def to(self, side: str) -> dict[str, Any]:
+    def to(self, side: Side) -> dict[str, Any]:
         """The fields to write to ``side``."""
         return self.to_left if side == LEFT else self.to_right
 
@@ -72,10 +73,10 @@ class ConflictRule:
     rule: str
     clears: bool = False
 
-    def winner(self, left_time: datetime | None, right_time: datetime | None) -> tuple[str, str]:
+    def winner(self, left_time: datetime | None, right_time: datetime | None) -> tuple[Side, str]:
         """The winning side and a short reason."""
         if self.rule in (LEFT, RIGHT):
-            return self.rule, f"conflict = {self.rule}"
+            return Side(self.rule), f"conflict = {self.rule}"
         if left_time is None or right_time is None:
             missing = RIGHT if left_time is not None else LEFT
             return LEFT, f"newest: {missing} has no modification time, so left wins"

@@ -8,13 +8,13 @@ with a reason. It reads bindings and candidates in bulk per page and never write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
 from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
-from syncd.engine.ports import SyncState
+from syncd.engine.ports import OpKind, Side, SyncState
 from syncd.engine.records import (
     changed_fields,
     dump,
@@ -35,7 +35,7 @@ from syncd.state.rows import BindingRow
 class Op:
     """One planned operation on the target side, and what to record about it."""
 
-    kind: str
+    kind: OpKind
     entity: str
     source_id: str
     binding: BindingRow | None = None
@@ -72,20 +72,34 @@ class Flow:
     store: SyncState
     source: Connector
     target: Connector
-    source_side: str
-    target_side: str
+    source_side: Side
+    target_side: Side
     update_existing: bool = True
     recreate_deleted: bool = False
     propagate_deletes: bool = False
     may_create: bool = True
     #: two-way pairs merge with the other side's current record instead of overwriting
     two_way: bool = False
-    conflict: ConflictRule = field(default_factory=lambda: ConflictRule("left"))
+    conflict: ConflictRule = field(default_factory=lambda: ConflictRule(Side.LEFT))
 
     @property
     def clears(self) -> bool:
         """True when a cleared field is written to the other side (``clears = "propagate"``)."""
         return self.conflict.clears
+
+
+#: a binding's snapshot hash and deleted flag on each side (read for every record)
+_HASH_ON = {Side.LEFT: attrgetter("left_hash"), Side.RIGHT: attrgetter("right_hash")}
+_DELETED_ON = {Side.LEFT: attrgetter("left_deleted"), Side.RIGHT: attrgetter("right_deleted")}
+
+
+def reference_field(entity: str, names: Collection[str]) -> str | None:
+    """The name of ``entity`` that refers to a record of another entity, when it
+    takes part in the pair (``names``); None when there is none."""
+    for (owner, name), _target in REFERENCES.items():
+        if owner == entity and name in names:
+            return name
+    return None
 
 
 class Planner:
@@ -103,7 +117,9 @@ class Planner:
         self.rules = rules
         self.translator = translator
         self.back_translator = back_translator
-        self.reference = REFERENCES.get((rules.entity, "company")) and "company" in rules.fields
+        #: the field of this entity that refers to a record of another entity (the
+        #: contact's company), when the pair syncs it; None otherwise
+        self.reference = reference_field(rules.entity, rules.fields)
         #: Target ids bound by operations not yet committed (no double binding).
         self.claimed: set[str] = set()
         self.check_failures = True
@@ -141,7 +157,7 @@ class Planner:
         passes = rules.passes if rules.filters else None
         missing_of = rules.missing if rules.required else None
         select = rules.select
-        hash_of, deleted_of = attrgetter(f"{side}_hash"), attrgetter(f"{side}_deleted")
+        hash_of, deleted_of = _HASH_ON[side], _DELETED_ON[side]
         held = self.held
         for record in records:
             if passes is not None and not passes(record.fields):
@@ -158,17 +174,19 @@ class Planner:
             ):
                 continue
             if failures.get(record.id, "") == digest:
-                ops.append(self._op("wait", record, fields, digest, binding))
+                ops.append(self._op(OpKind.WAIT, record, fields, digest, binding))
                 continue
             if held and record.id in held:
                 if record.id not in self.held_reported:
                     self.held_reported.add(record.id)
-                    ops.append(self._op("hold", record, fields, digest, binding, held[record.id]))
+                    ops.append(
+                        self._op(OpKind.HOLD, record, fields, digest, binding, held[record.id])
+                    )
                 continue
             missing = missing_of(fields) if missing_of is not None else None
             if missing:
                 reason = f"missing required field(s): {', '.join(missing)}"
-                ops.append(self._op("refuse", record, fields, digest, binding, reason))
+                ops.append(self._op(OpKind.REFUSE, record, fields, digest, binding, reason))
             elif binding is None:
                 unbound.append((record, fields, digest))
                 self.serials[digest] = serial
@@ -213,7 +231,8 @@ class Planner:
         be compared across sides."""
         if not (self.flow.two_way and self.reference):
             return {}
-        return self.translator.translate(f["company"] for f in records if f.get("company"))
+        ref = self.reference
+        return self.translator.translate(f[ref] for f in records if f.get(ref))
 
     def _plan_bound(
         self,
@@ -232,12 +251,12 @@ class Planner:
         )
         if gone:
             if flow.recreate_deleted and flow.may_create:
-                op = self._op("create", record, fields, digest, binding)
+                op = self._op(OpKind.CREATE, record, fields, digest, binding)
                 op.key = new_key()
                 return op
             binding.set("deleted", flow.target_side, True)
             reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
-            return self._op("skip", record, fields, digest, binding, reason)
+            return self._op(OpKind.SKIP, record, fields, digest, binding, reason)
         if flow.two_way and actual is not None:
             return self._plan_merge(record, fields, digest, binding, actual[target_id], across)
         # ``fields`` hold no empty value (see EntityRules.select): only a field the
@@ -248,7 +267,7 @@ class Planner:
             send = changed_fields(fields, binding.data_on(flow.source_side), clears=flow.clears)
         if not flow.update_existing:
             send = {}
-        op = self._op("update" if send else "snapshot", record, fields, digest, binding)
+        op = self._op(OpKind.UPDATE if send else OpKind.SNAPSHOT, record, fields, digest, binding)
         op.target_id = target_id
         op.send = send
         return op
@@ -269,7 +288,7 @@ class Planner:
         flow = self.flow
         if not self.rules.passes(target.fields):
             reason = f"left the filter on {flow.target_side}; no longer synced"
-            op = self._op("skip", record, fields, digest, binding, reason)
+            op = self._op(OpKind.SKIP, record, fields, digest, binding, reason)
             op.source_fields = None
             return op
         target_fields = self.rules.select(target.fields)
@@ -287,7 +306,7 @@ class Planner:
         binding.set("data", flow.target_side, serial)
         binding.set("hash", flow.target_side, fingerprint(serial))
         binding.set("version", flow.target_side, target.version)
-        op = self._op("update", record, fields, digest, binding)
+        op = self._op(OpKind.UPDATE, record, fields, digest, binding)
         op.target_id = target.id
         op.target_version = target.version
         if flow.update_existing:
@@ -295,7 +314,7 @@ class Planner:
             op.back = merge.to(flow.source_side)
             op.conflicts = merge.conflicts
         if not (op.send or op.back):
-            op.kind = "snapshot"
+            op.kind = OpKind.SNAPSHOT
         return op
 
     def _merge(
@@ -314,13 +333,14 @@ class Planner:
         # a new match has no common ancestor: merge against nothing, never clearing
         rule = ConflictRule(flow.conflict.rule, clears=False) if matched else flow.conflict
         comparable = dict(source_now)
-        if comparable.get("company"):
-            comparable["company"] = across.get(comparable["company"])
+        ref = self.reference
+        if ref and comparable.get(ref):
+            comparable[ref] = across.get(comparable[ref])
         mine = (source_now, source_base, source.modified_at)
         theirs = (target_now, target_base, target.modified_at)
-        left, right = (mine, theirs) if flow.source_side == "left" else (theirs, mine)
+        left, right = (mine, theirs) if flow.source_side == Side.LEFT else (theirs, mine)
         # the source's values, references translated, compare with the target's
-        key = "left_in_right_terms" if flow.source_side == "left" else "right_in_left_terms"
+        key = "left_in_right_terms" if flow.source_side == Side.LEFT else "right_in_left_terms"
         return merge_records(
             self.rules.fields,
             left[0],
@@ -373,18 +393,18 @@ class Planner:
                         f"ambiguous match: {key_field} {key!r} matches {len(candidates)} "
                         f"{entity} records on {flow.target_side} ({listed})"
                     )
-                    ops.append(self._op("refuse", record, fields, digest, None, reason))
+                    ops.append(self._op(OpKind.REFUSE, record, fields, digest, None, reason))
                 else:
                     still.append((record, fields, digest))
             remaining = still
         keys = new_keys(len(remaining)) if flow.may_create else []
         for index, (record, fields, digest) in enumerate(remaining):
             if flow.may_create:
-                op = self._op("create", record, fields, digest, None)
+                op = self._op(OpKind.CREATE, record, fields, digest, None)
                 op.key = keys[index]
             else:
                 reason = f"no match, and creating on {flow.target_side} is not allowed"
-                op = self._op("skip", record, fields, digest, None, reason)
+                op = self._op(OpKind.SKIP, record, fields, digest, None, reason)
             ops.append(op)
         return ops
 
@@ -397,7 +417,7 @@ class Planner:
         across: dict[str, str | None],
     ) -> Op:
         self.claimed.add(match.id)
-        op = self._op("bind", record, fields, digest, None)
+        op = self._op(OpKind.BIND, record, fields, digest, None)
         op.target_id = match.id
         op.target_fields = dict(match.fields)
         op.target_version = match.version
@@ -436,10 +456,14 @@ class Planner:
                     ops.append(settled)
                     continue
             op = Op(
-                "delete", self.rules.entity, source_id, binding, binding.id_on(flow.target_side)
+                OpKind.DELETE,
+                self.rules.entity,
+                source_id,
+                binding,
+                binding.id_on(flow.target_side),
             )
             if not flow.propagate_deletes or binding.get("deleted", flow.target_side):
-                op.kind = "skip"
+                op.kind = OpKind.SKIP
                 op.reason = (
                     f"deleted on {flow.source_side}; kept on {flow.target_side} (deletes = ignore)"
                 )
@@ -458,7 +482,7 @@ class Planner:
         target_id = binding.id_on(flow.target_side)
         current = actual.get(target_id)
         binding.set("deleted", flow.source_side, True)
-        op = Op("skip", self.rules.entity, source_id, binding, target_id)
+        op = Op(OpKind.SKIP, self.rules.entity, source_id, binding, target_id)
         if current is None or binding.get("deleted", flow.target_side):
             binding.set("deleted", flow.target_side, True)
             op.reason = "deleted on both sides"
@@ -479,52 +503,57 @@ class Planner:
     # -- references ---------------------------------------------------------------------
 
     def _translate(self, ops: list[Op]) -> None:
-        if not self.reference:
+        ref = self.reference
+        if not ref:
             return
-        for op in self._map_references(ops, "send", self.translator):
+        for op in self._map_references(ops, "send", self.translator, ref):
             # not sent: the snapshot must not claim it was, so it is tried again
             if op.source_fields is not None:
-                op.source_fields.pop("company", None)
+                op.source_fields.pop(ref, None)
                 op.source_hash = op.source_serial = None
         for op in ops:
             # a create sends the source's fields with its company translated: where
             # the id differs, what it sends is the source's serialisation so changed
-            if op.kind != "create" or op.source_serial is None or not op.source_fields:
+            if op.kind != OpKind.CREATE or op.source_serial is None or not op.source_fields:
                 continue
-            company, sent = op.source_fields.get("company"), op.send.get("company")
+            company, sent = op.source_fields.get(ref), op.send.get(ref)
             if sent != company:
-                op.send_serial = replaced(op.source_serial, "company", company, sent)
+                op.send_serial = replaced(op.source_serial, ref, company, sent)
         if self.back_translator is not None:
             # two-way write-backs carry the target's references: map them to the source's
-            self._map_references(ops, "back", self.back_translator)
+            self._map_references(ops, "back", self.back_translator, ref)
 
     @staticmethod
-    def _map_references(ops: list[Op], attr: str, translator: ReferenceTranslator) -> list[Op]:
-        """Translate the company reference in each op's ``send`` or ``back`` fields;
+    def _map_references(
+        ops: list[Op], attr: str, translator: ReferenceTranslator, ref: str
+    ) -> list[Op]:
+        """Translate the reference ``ref`` in each op's ``send`` or ``back`` fields;
         leave out (and note) the ones that cannot be translated yet and return their
         ops."""
-        values = [getattr(op, attr)["company"] for op in ops if getattr(op, attr).get("company")]
+        values = [getattr(op, attr)[ref] for op in ops if getattr(op, attr).get(ref)]
         if not values:
             return []
         mapping = translator.translate(values)
         dropped = []
         for op in ops:
             fields = getattr(op, attr)
-            value = fields.get("company")
+            value = fields.get(ref)
             if not value:
                 continue
             translated = mapping.get(value)
             if translated is None:
-                del fields["company"]
-                op.detail = {"note": f"company {value!r} is not synced yet; reference left out"}
+                del fields[ref]
+                op.detail = {
+                    "note": f"{translator.entity} {value!r} is not synced yet; reference left out"
+                }
                 dropped.append(op)
             else:
-                fields["company"] = translated
+                fields[ref] = translated
         return dropped
 
     def _op(
         self,
-        kind: str,
+        kind: OpKind,
         record: Record,
         fields: dict[str, Any],
         digest: str,
@@ -541,7 +570,7 @@ class Planner:
             record.id,
             binding,
             binding.id_on(self.flow.target_side) if binding else None,
-            dict(fields) if kind == "create" else {},
+            dict(fields) if kind == OpKind.CREATE else {},
             fields,
             record.version,
             None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from syncd.engine.ports import SyncState
+from syncd.engine.ports import Side, SyncState
 from syncd.entities import COMPANY, NAME_FIELD, normalize_key
 from syncd.plugin.connector import Connector
 
@@ -23,9 +23,11 @@ class ReferenceTranslator:
         pair: str,
         source: Connector,
         target: Connector,
-        source_side: str,
-        target_side: str,
+        source_side: Side,
+        target_side: Side,
     ) -> None:
+        #: the entity references point to
+        self.entity = COMPANY
         self.store = store
         self.pair = pair
         self.source = source

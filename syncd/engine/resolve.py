@@ -26,6 +26,7 @@ from typing import Any
 
 from syncd.engine.held import reason
 from syncd.engine.plan import Flow, Op
+from syncd.engine.ports import OpKind
 from syncd.engine.records import dump, fingerprint
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
@@ -55,10 +56,10 @@ class InterruptedCreates:
     in one direction."""
 
     def __init__(
-        self, flow: Flow, rules: EntityRules, back: ReferenceTranslator, reference: bool
+        self, flow: Flow, rules: EntityRules, back: ReferenceTranslator, reference: str | None
     ) -> None:
         """``back`` translates the target's company references into the source's;
-        ``reference`` says whether the entity has one."""
+        ``reference`` is the entity's field that holds one, if it has one."""
         self.flow = flow
         self.rules = rules
         self.back = back
@@ -90,7 +91,7 @@ class InterruptedCreates:
             if match is None:
                 continue
             binding = bound.get(intent["source_id"])
-            op = Op("bind", entity, intent["source_id"], binding, target_id=match.id)
+            op = Op(OpKind.BIND, entity, intent["source_id"], binding, target_id=match.id)
             target_fields = self.rules.select(match.fields)
             op.source_fields = self._source_snapshot(intent, sources, target_fields)
             op.target_fields = {**target_fields, **intent["sent"]}
@@ -183,12 +184,13 @@ class InterruptedCreates:
             if fingerprint(dump(fields)) == intent["source_hash"]:
                 return fields
         fields = dict(target_fields)
-        if self.reference and fields.get("company"):
-            company = self.back.translate([fields["company"]]).get(fields["company"])
+        ref = self.reference
+        if ref and fields.get(ref):
+            company = self.back.translate([fields[ref]]).get(fields[ref])
             if company is None:
-                del fields["company"]
+                del fields[ref]
             else:
-                fields["company"] = company
+                fields[ref] = company
         return fields
 
     def _matched(

@@ -373,7 +373,7 @@ class _EntityRun:
             store, flow.pair, flow.target, flow.source, flow.target_side, flow.source_side
         )
         self.planner = Planner(flow, rules, translator, back if flow.two_way else None)
-        self.interrupted = InterruptedCreates(flow, rules, back, bool(self.planner.reference))
+        self.interrupted = InterruptedCreates(flow, rules, back, self.planner.reference)
         retries = store.retries(flow.pair, self.entity, flow.source_side)
         self.retry_ids = retries
         self.has_failures = bool(
@@ -497,7 +497,7 @@ class _EntityRun:
 
     def flush(self) -> None:
         """Apply what is pending and commit it with the cursor reached so far."""
-        cursors = {}
+        cursors: dict[tuple[str, str], str] = {}
         if self.cursor is not None:
             cursors[(self.flow.source_side, self.entity)] = self.cursor
         if self.pending or cursors:
@@ -513,7 +513,7 @@ class _EntityRun:
         if reason:
             raise StopRequested(reason)
 
-    def _damaged(self, side: str, consequence: str) -> None:
+    def _damaged(self, side: Side, consequence: str) -> None:
         """Log that a listing of ``side`` could not read every record, and what follows."""
         log.warning(
             "listing.damaged",
