@@ -94,8 +94,8 @@ _DELETED_ON = {Side.LEFT: attrgetter("left_deleted"), Side.RIGHT: attrgetter("ri
 
 
 def reference_field(entity: str, names: Collection[str]) -> str | None:
-    """The name of ``entity`` that refers to a record of another entity, when it
-    takes part in the pair (``names``); None when there is none."""
+    """The field of ``entity`` that refers to a record of another entity, when it is
+    among ``names`` (the fields the pair syncs); None otherwise."""
     for (owner, name), _target in REFERENCES.items():
         if owner == entity and name in names:
             return name
