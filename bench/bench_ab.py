@@ -36,7 +36,7 @@ sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]
 sys.path[:0] = [root, root + "/plugins"]
 import syncd
 assert syncd.__file__.startswith(root), syncd.__file__
-from syncd.cli.app import main
+from syncd.cli import main
 main()
 """
 

@@ -13,7 +13,21 @@ from typing import Any
 
 from syncd.engine.intents import pack
 from syncd.engine.plan import Flow, Op
-from syncd.engine.ports import OpKind, Side
+from syncd.engine.ports import (
+    BIND,
+    CREATE,
+    DELETE,
+    FAILED,
+    HOLD,
+    REFUSE,
+    SKIP,
+    SNAPSHOT,
+    SUSPECT,
+    UNREADABLE,
+    UPDATE,
+    WAIT,
+    Side,
+)
 from syncd.engine.records import dump, fingerprint, new_key, patched, snapshot_patched
 from syncd.engine.writeahead import expected_snapshots
 from syncd.engine.writeahead import pack as pack_updates
@@ -70,16 +84,17 @@ class Applier:
         commit = BatchCommit(cursors=dict(cursors or {}), done_intents=list(done_intents))
         # planned creates, then updates whose target turned out gone (added by _updates;
         # collected before the updates so such an op is not created twice)
-        creates: list[Op] = [op for op in ops if op.kind == OpKind.CREATE]
-        self._deletes(commit, [op for op in ops if op.kind == OpKind.DELETE])
+        creates: list[Op] = [op for op in ops if op.kind is CREATE]
+        self._deletes(commit, [op for op in ops if op.kind is DELETE])
         if self.flow.two_way and not self.dry_run:
             self._write_ahead(commit, ops)
         wrote_back = self._back_updates(
-            commit, [op for op in ops if op.back and op.kind in (OpKind.UPDATE, OpKind.BIND)]
+            commit,
+            [op for op in ops if op.back and (op.kind is UPDATE or op.kind is BIND)],
         )
         self._updates(
             commit,
-            [op for op in ops if op.send and op.kind in (OpKind.UPDATE, OpKind.BIND)],
+            [op for op in ops if op.send and (op.kind is UPDATE or op.kind is BIND)],
             creates,
         )
         self._creates(commit, creates)
@@ -102,7 +117,7 @@ class Applier:
         updates = [
             op
             for op in ops
-            if op.kind in (OpKind.UPDATE, OpKind.SNAPSHOT) and op.binding is not None
+            if (op.kind is UPDATE or op.kind is SNAPSHOT) and op.binding is not None
         ]
         if not updates:
             return
@@ -179,7 +194,7 @@ class Applier:
         for op, result in zip(ops, self._call("update", ops, items), strict=True):
             if result.ok:
                 op.target_version = result.version or op.target_version
-                if op.kind == OpKind.UPDATE:
+                if op.kind is UPDATE:
                     self._item(commit, op, "update", "ok", {"fields": sorted(op.send)})
                     self.counts["updated"] += 1
                     self._bind_update(commit, op)
@@ -188,19 +203,19 @@ class Applier:
             if error and error.kind == ErrorKind.NOT_FOUND:
                 self._target_gone(commit, op, creates)
             else:
-                op.kind = OpKind.FAILED
+                op.kind = FAILED
                 self._fail(commit, op, "update", error)
 
     def _target_gone(self, commit: BatchCommit, op: Op, creates: list[Op]) -> None:
         flow = self.flow
-        if (flow.recreate_deleted or op.kind == OpKind.BIND) and flow.may_create:
-            op.kind = OpKind.CREATE
+        if (flow.recreate_deleted or op.kind is BIND) and flow.may_create:
+            op.kind = CREATE
             op.target_snapshot = None
             op.send = {k: v for k, v in (op.source_fields or {}).items() if v is not None}
             op.key = op.key or new_key()
             creates.append(op)
             return
-        op.kind = OpKind.SKIP
+        op.kind = SKIP
         op.reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
         if op.binding is not None:
             op.binding.set("deleted", flow.target_side, True)
@@ -232,7 +247,7 @@ class Applier:
                 op.target_id = error.existing_id
                 duplicates.append((op, error))
             else:
-                op.kind = OpKind.FAILED
+                op.kind = FAILED
                 self._fail(commit, op, "create", error)
         self._duplicates(commit, duplicates)
 
@@ -286,7 +301,7 @@ class Applier:
                 self._fail(commit, op, "create", RecordError(ErrorKind.DUPLICATE, message))
                 continue
             taken.add(op.target_id or "")
-            op.kind = OpKind.BIND
+            op.kind = BIND
             op.target_fields = {}
             op.detail = {"note": f"already existed: {error.message}"}
             if not flow.update_existing:
@@ -303,30 +318,30 @@ class Applier:
     def _settle(self, commit: BatchCommit, op: Op) -> None:
         """Record what the writes above did not: binds, snapshots, refusals, skips,
         and the conflicts a two-way merge settled."""
-        if op.conflicts and op.kind != OpKind.FAILED:
+        if op.conflicts and op.kind is not FAILED:
             self._conflicts(commit, op)
-        if op.kind == OpKind.BIND:
+        if op.kind is BIND:
             self._bind_new(commit, op)
             self._item(commit, op, "bind", "ok", {"fields": sorted(op.send)} if op.send else None)
             self.counts["bound"] += 1
-        elif op.kind in (OpKind.SNAPSHOT, OpKind.UPDATE) and not op.send and op.binding is not None:
+        elif (op.kind is SNAPSHOT or op.kind is UPDATE) and not op.send and op.binding is not None:
             self._snapshot_source(op.binding, op)
             commit.changed_bindings.append(op.binding)
             self._cleared(commit, op)
-        elif op.kind == OpKind.REFUSE:
+        elif op.kind is REFUSE:
             self._fail(commit, op, "refuse", RecordError(ErrorKind.INVALID, op.reason or ""))
-        elif op.kind == OpKind.HOLD:
+        elif op.kind is HOLD:
             # retried each run, so each run reports it, until a person settles it
             error = RecordError(ErrorKind.DUPLICATE, op.reason or "", retryable=True)
             self._fail(commit, op, "create", error)
-        elif op.kind == OpKind.WAIT:
+        elif op.kind is WAIT:
             self.counts["skipped"] += 1
-        elif op.kind == OpKind.UNREADABLE:
+        elif op.kind is UNREADABLE:
             self._item(commit, op, "read", "failed", error=f"{ErrorKind.INVALID}: {op.reason}")
             self.counts["failed"] += 1
-        elif op.kind == OpKind.SUSPECT:
+        elif op.kind is SUSPECT:
             self._item(commit, op, "read", "warning", {"warning": op.reason})
-        elif op.kind == OpKind.SKIP:
+        elif op.kind is SKIP:
             if op.binding is not None:
                 if op.source_fields is not None:
                     self._snapshot_source(op.binding, op)
@@ -454,7 +469,7 @@ class Applier:
         reverse: bool = False,
     ) -> None:
         error = error or RecordError(ErrorKind.TRANSIENT, "the connector gave no reason", True)
-        op.kind = OpKind.FAILED
+        op.kind = FAILED
         message = f"{error.kind}: {error.message}"
         self._item(commit, op, action, "failed", error=message, reverse=reverse)
         self.counts["failed"] += 1

@@ -14,7 +14,20 @@ from operator import attrgetter
 from typing import Any
 
 from syncd.engine.merge import Conflict, ConflictRule, Merge, merge_records
-from syncd.engine.ports import OpKind, Side, SyncState
+from syncd.engine.ports import (
+    BIND,
+    CREATE,
+    DELETE,
+    HOLD,
+    REFUSE,
+    SKIP,
+    SNAPSHOT,
+    UPDATE,
+    WAIT,
+    OpKind,
+    Side,
+    SyncState,
+)
 from syncd.engine.records import (
     changed_fields,
     dump,
@@ -174,19 +187,17 @@ class Planner:
             ):
                 continue
             if failures.get(record.id, "") == digest:
-                ops.append(self._op(OpKind.WAIT, record, fields, digest, binding))
+                ops.append(self._op(WAIT, record, fields, digest, binding))
                 continue
             if held and record.id in held:
                 if record.id not in self.held_reported:
                     self.held_reported.add(record.id)
-                    ops.append(
-                        self._op(OpKind.HOLD, record, fields, digest, binding, held[record.id])
-                    )
+                    ops.append(self._op(HOLD, record, fields, digest, binding, held[record.id]))
                 continue
             missing = missing_of(fields) if missing_of is not None else None
             if missing:
                 reason = f"missing required field(s): {', '.join(missing)}"
-                ops.append(self._op(OpKind.REFUSE, record, fields, digest, binding, reason))
+                ops.append(self._op(REFUSE, record, fields, digest, binding, reason))
             elif binding is None:
                 unbound.append((record, fields, digest))
                 self.serials[digest] = serial
@@ -251,12 +262,12 @@ class Planner:
         )
         if gone:
             if flow.recreate_deleted and flow.may_create:
-                op = self._op(OpKind.CREATE, record, fields, digest, binding)
+                op = self._op(CREATE, record, fields, digest, binding)
                 op.key = new_key()
                 return op
             binding.set("deleted", flow.target_side, True)
             reason = f"deleted on {flow.target_side} (recreate_deleted = false)"
-            return self._op(OpKind.SKIP, record, fields, digest, binding, reason)
+            return self._op(SKIP, record, fields, digest, binding, reason)
         if flow.two_way and actual is not None:
             return self._plan_merge(record, fields, digest, binding, actual[target_id], across)
         # ``fields`` hold no empty value (see EntityRules.select): only a field the
@@ -267,7 +278,7 @@ class Planner:
             send = changed_fields(fields, binding.data_on(flow.source_side), clears=flow.clears)
         if not flow.update_existing:
             send = {}
-        op = self._op(OpKind.UPDATE if send else OpKind.SNAPSHOT, record, fields, digest, binding)
+        op = self._op(UPDATE if send else SNAPSHOT, record, fields, digest, binding)
         op.target_id = target_id
         op.send = send
         return op
@@ -288,7 +299,7 @@ class Planner:
         flow = self.flow
         if not self.rules.passes(target.fields):
             reason = f"left the filter on {flow.target_side}; no longer synced"
-            op = self._op(OpKind.SKIP, record, fields, digest, binding, reason)
+            op = self._op(SKIP, record, fields, digest, binding, reason)
             op.source_fields = None
             return op
         target_fields = self.rules.select(target.fields)
@@ -306,7 +317,7 @@ class Planner:
         binding.set("data", flow.target_side, serial)
         binding.set("hash", flow.target_side, fingerprint(serial))
         binding.set("version", flow.target_side, target.version)
-        op = self._op(OpKind.UPDATE, record, fields, digest, binding)
+        op = self._op(UPDATE, record, fields, digest, binding)
         op.target_id = target.id
         op.target_version = target.version
         if flow.update_existing:
@@ -314,7 +325,7 @@ class Planner:
             op.back = merge.to(flow.source_side)
             op.conflicts = merge.conflicts
         if not (op.send or op.back):
-            op.kind = OpKind.SNAPSHOT
+            op.kind = SNAPSHOT
         return op
 
     def _merge(
@@ -393,18 +404,18 @@ class Planner:
                         f"ambiguous match: {key_field} {key!r} matches {len(candidates)} "
                         f"{entity} records on {flow.target_side} ({listed})"
                     )
-                    ops.append(self._op(OpKind.REFUSE, record, fields, digest, None, reason))
+                    ops.append(self._op(REFUSE, record, fields, digest, None, reason))
                 else:
                     still.append((record, fields, digest))
             remaining = still
         keys = new_keys(len(remaining)) if flow.may_create else []
         for index, (record, fields, digest) in enumerate(remaining):
             if flow.may_create:
-                op = self._op(OpKind.CREATE, record, fields, digest, None)
+                op = self._op(CREATE, record, fields, digest, None)
                 op.key = keys[index]
             else:
                 reason = f"no match, and creating on {flow.target_side} is not allowed"
-                op = self._op(OpKind.SKIP, record, fields, digest, None, reason)
+                op = self._op(SKIP, record, fields, digest, None, reason)
             ops.append(op)
         return ops
 
@@ -417,7 +428,7 @@ class Planner:
         across: dict[str, str | None],
     ) -> Op:
         self.claimed.add(match.id)
-        op = self._op(OpKind.BIND, record, fields, digest, None)
+        op = self._op(BIND, record, fields, digest, None)
         op.target_id = match.id
         op.target_fields = dict(match.fields)
         op.target_version = match.version
@@ -456,14 +467,14 @@ class Planner:
                     ops.append(settled)
                     continue
             op = Op(
-                OpKind.DELETE,
+                DELETE,
                 self.rules.entity,
                 source_id,
                 binding,
                 binding.id_on(flow.target_side),
             )
             if not flow.propagate_deletes or binding.get("deleted", flow.target_side):
-                op.kind = OpKind.SKIP
+                op.kind = SKIP
                 op.reason = (
                     f"deleted on {flow.source_side}; kept on {flow.target_side} (deletes = ignore)"
                 )
@@ -482,7 +493,7 @@ class Planner:
         target_id = binding.id_on(flow.target_side)
         current = actual.get(target_id)
         binding.set("deleted", flow.source_side, True)
-        op = Op(OpKind.SKIP, self.rules.entity, source_id, binding, target_id)
+        op = Op(SKIP, self.rules.entity, source_id, binding, target_id)
         if current is None or binding.get("deleted", flow.target_side):
             binding.set("deleted", flow.target_side, True)
             op.reason = "deleted on both sides"
@@ -514,7 +525,7 @@ class Planner:
         for op in ops:
             # a create sends the source's fields with its company translated: where
             # the id differs, what it sends is the source's serialisation so changed
-            if op.kind != OpKind.CREATE or op.source_serial is None or not op.source_fields:
+            if op.kind is not CREATE or op.source_serial is None or not op.source_fields:
                 continue
             company, sent = op.source_fields.get(ref), op.send.get(ref)
             if sent != company:
@@ -570,7 +581,7 @@ class Planner:
             record.id,
             binding,
             binding.id_on(self.flow.target_side) if binding else None,
-            dict(fields) if kind == OpKind.CREATE else {},
+            dict(fields) if kind is CREATE else {},
             fields,
             record.version,
             None,

@@ -66,6 +66,22 @@ class OpKind(StrEnum):
     SUSPECT = "suspect"
 
 
+#: The kinds as module constants: reading a member off an Enum class is a descriptor
+#: call (about 80 ns), and the planner and the applier test a kind for every record.
+CREATE = OpKind.CREATE
+UPDATE = OpKind.UPDATE
+BIND = OpKind.BIND
+SNAPSHOT = OpKind.SNAPSHOT
+DELETE = OpKind.DELETE
+SKIP = OpKind.SKIP
+REFUSE = OpKind.REFUSE
+HOLD = OpKind.HOLD
+WAIT = OpKind.WAIT
+FAILED = OpKind.FAILED
+UNREADABLE = OpKind.UNREADABLE
+SUSPECT = OpKind.SUSPECT
+
+
 class SyncState(Protocol):
     """The state-store methods the engine calls: bindings, cursors, intents,
     retries and the run record. :class:`syncd.state.Store` satisfies it."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from syncd.engine.held import reason
 from syncd.engine.plan import Flow, Op
-from syncd.engine.ports import OpKind
+from syncd.engine.ports import BIND
 from syncd.engine.records import dump, fingerprint
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.rules import EntityRules
@@ -91,7 +91,7 @@ class InterruptedCreates:
             if match is None:
                 continue
             binding = bound.get(intent["source_id"])
-            op = Op(OpKind.BIND, entity, intent["source_id"], binding, target_id=match.id)
+            op = Op(BIND, entity, intent["source_id"], binding, target_id=match.id)
             target_fields = self.rules.select(match.fields)
             op.source_fields = self._source_snapshot(intent, sources, target_fields)
             op.target_fields = {**target_fields, **intent["sent"]}

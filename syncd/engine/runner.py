@@ -19,7 +19,17 @@ from syncd.engine.held import held_row
 from syncd.engine.intents import unpack
 from syncd.engine.merge import ConflictRule
 from syncd.engine.plan import Flow, Op, Planner
-from syncd.engine.ports import SIDES, OpenConnector, OpKind, PairLookup, PairRules, Side, SyncState
+from syncd.engine.ports import (
+    CREATE,
+    DELETE,
+    SIDES,
+    SKIP,
+    OpenConnector,
+    PairLookup,
+    PairRules,
+    Side,
+    SyncState,
+)
 from syncd.engine.references import ReferenceTranslator
 from syncd.engine.resolve import InterruptedCreates, match_fields
 from syncd.engine.rules import EntityRules, entity_rules
@@ -474,7 +484,7 @@ class _EntityRun:
             self.pending.extend(screened.ops)
             self.pending.extend(planned)
             self.pending_writes += sum(
-                1 for op in planned if op.send or op.kind in (OpKind.CREATE, OpKind.DELETE)
+                1 for op in planned if op.send or (op.kind is CREATE or op.kind is DELETE)
             )
             self.pending_ids.update(ids)
             self.pending_records += len(ids) + len(screened.ops)
@@ -543,7 +553,7 @@ class _EntityRun:
         no deletion: a record ``get`` cannot read is absent too, and deletions are
         told by the change feed or inferred from a complete, clean listing."""
         reason = "no longer found at the source; a deletion is taken from its listing"
-        ops = [Op(OpKind.SKIP, self.entity, record_id, reason=reason) for record_id in ids]
+        ops = [Op(SKIP, self.entity, record_id, reason=reason) for record_id in ids]
         if ops:
             self.pending.extend(ops)
             self.flush()

@@ -19,7 +19,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from syncd.engine.plan import Op
-from syncd.engine.ports import OpKind
+from syncd.engine.ports import SUSPECT, UNREADABLE
 from syncd.plugin.connector import ListingProblem, Page, Record
 
 
@@ -63,7 +63,7 @@ class ListingScreen:
     def _problem(self, problem: ListingProblem) -> Op:
         op = _failed(self.entity, problem.id or problem.where, f"{problem.where}: {problem.reason}")
         if problem.warning:
-            op.kind = OpKind.SUSPECT
+            op.kind = SUSPECT
         return op
 
     def _without_bad_ids(
@@ -89,6 +89,6 @@ _NONE: frozenset[str] = frozenset()
 
 def _failed(entity: str, record_id: str, reason: str) -> Op:
     """An item that fails a record the planner never sees."""
-    op = Op(OpKind.UNREADABLE, entity, record_id)
+    op = Op(UNREADABLE, entity, record_id)
     op.reason = reason
     return op
