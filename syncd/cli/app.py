@@ -227,7 +227,6 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
             "paused",
             "running",
             "next run",
-            "waits until",
             "last run",
             "result",
             "bindings",
@@ -239,8 +238,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
                 r["schedule"] or "on demand",
                 "yes" if r["paused"] else "no",
                 "yes" if r["running"] else "no",
-                when(r["next_run"]) if r["next_run"] else "",
-                when(r["not_before"]) if r["not_before"] else "",
+                _next(r),
                 _last(r["last_run"]),
                 r["last_run"] and f"{r['last_run']['status']}: {counts_text(r['last_run'])}",
                 ", ".join(f"{n} {e}" for e, n in sorted(r["bindings"].items())) or "0",
@@ -248,6 +246,14 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
             for r in report["pairs"]
         ),
     )
+
+
+def _next(pair: reporting.PairStatus) -> str:
+    """The next run, and the rate-limit wait that holds scheduled runs till then."""
+    parts = [when(pair["next_run"])] if pair["next_run"] else []
+    if pair["not_before"]:
+        parts.append(f"not before {when(pair['not_before'])}")
+    return ", ".join(parts)
 
 
 def _arrow(mode: str) -> str:
