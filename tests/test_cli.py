@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cli_helpers import demo_copy, syncd
+from syncd.config import load_config
+from syncd.state import Store
+from syncd.state.rows import now
 
 
 @pytest.fixture
@@ -111,6 +115,25 @@ def test_pause_and_resume_are_shown_in_status(demo: Path) -> None:
     assert syncd("status", "--json", config=demo).json()["pairs"][0]["paused"] is True
     assert syncd("resume", "--all", config=demo).code == 0
     assert syncd("status", "--json", config=demo).json()["pairs"][0]["paused"] is False
+
+
+def test_status_shows_a_rate_limit_wait_while_it_lasts(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 36: the wait a rate-limited system asked for is in ``syncd status``."""
+    monkeypatch.setenv("COLUMNS", "200")
+    assert syncd("sync", "crm-books", config=demo).code in (0, 1)
+    assert syncd("status", "--json", config=demo).json()["pairs"][0]["not_before"] is None
+    store = Store(load_config(demo).state_url)
+    wait = (now() + timedelta(minutes=30)).replace(microsecond=0)
+    try:
+        store.set_not_before("crm-books", wait)
+    finally:
+        store.close()
+    shown = syncd("status", "--json", config=demo).json()["pairs"][0]["not_before"]
+    assert datetime.fromisoformat(shown).replace(tzinfo=UTC) == wait
+    text = syncd("status", config=demo).out
+    assert f"not before {wait.strftime('%Y-%m-%d %H:%M:%S')}" in text
 
 
 def test_plugins_lists_builtin_connectors_with_their_package() -> None:

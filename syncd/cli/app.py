@@ -8,22 +8,19 @@ but some records failed, 2 bad usage or configuration, 3 the daemon is needed.
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import traceback
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 import typer
 
-from syncd import __version__
+from syncd import __version__, reporting
 from syncd.cli.bindings import bindings_app
 from syncd.cli.context import ConfigOption, Context, JsonOption, ctx_of, one_side
 from syncd.cli.daemon import register as register_daemon_commands
 from syncd.cli.progress import run_with_progress
 from syncd.cli.render import counts_text, err, print_json, table, when
-from syncd.daemon.service import daemon_alive
 from syncd.engine import PairRunner, RunResult
 from syncd.engine_setup import runner_for
 from syncd.errors import UserError
@@ -132,7 +129,7 @@ def history(
     c = ctx_of(ctx)
     if pair:
         c.config(config).pair(pair)
-    runs = c.store(config, readonly=True).runs(pair, limit)
+    runs = reporting.history(c.store(config, readonly=True), pair, limit)
     if as_json:
         print_json(runs)
         return
@@ -145,7 +142,7 @@ def history(
                 r["pair"],
                 r["trigger"] + (" full" if r["full"] else ""),
                 when(r["started_at"]),
-                _seconds(r),
+                _seconds(reporting.run_seconds(r)),
                 r["status"],
                 counts_text(r) + (f"; {r['error']}" if r["error"] else ""),
             ]
@@ -154,10 +151,8 @@ def history(
     )
 
 
-def _seconds(run: dict[str, Any]) -> str:
-    if not run.get("ended_at"):
-        return "-"
-    return f"{(run['ended_at'] - run['started_at']).total_seconds():.1f}"
+def _seconds(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}"
 
 
 @app.command()
@@ -168,16 +163,11 @@ def show(
     config: ConfigOption = None,
 ) -> None:
     """One run: its counts and every record's outcome and error."""
-    store = ctx_of(ctx).store(config, readonly=True)
-    run = store.run(run_id)
+    run = reporting.run_detail(ctx_of(ctx).store(config, readonly=True), run_id)
     if run is None:
         raise UserError(f"no run {run_id}")
-    items = [
-        {**i, "detail": json.loads(i["detail"]) if i["detail"] else None}
-        for i in store.run_items(run_id)
-    ]
     if as_json:
-        print_json({**run, "items": items})
+        print_json(run)
         return
     print(
         f"run {run['id']} of {run['pair']} ({run['trigger']}, {run['mode']}"
@@ -199,7 +189,7 @@ def show(
                 i["target_id"],
                 i["error"] or _detail(i["detail"]),
             ]
-            for i in items
+            for i in run["items"]
         ),
     )
 
@@ -212,65 +202,20 @@ def _detail(detail: dict[str, Any] | None) -> str:
     )
 
 
-class PairStatus(TypedDict):
-    """One pair's line of ``syncd status`` (also its ``--json`` object)."""
-
-    pair: str
-    left: str
-    right: str
-    mode: str
-    schedule: str | None
-    paused: bool
-    running: bool
-    next_run: datetime | None
-    last_run: dict[str, Any] | None
-    bindings: dict[str, int]
-
-
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Every pair: mode, schedule, paused, running, next and last run, counts,
-    bindings; and whether a daemon is running."""
+    bindings, a rate-limit wait; and whether a daemon is running."""
     c = ctx_of(ctx)
-    cfg, store = c.config(config), c.store(config, readonly=True)
-    states = store.pair_states()
-    daemon = daemon_alive(store)
-    rows: list[PairStatus] = []
-    for name, pair in cfg.pairs.items():
-        last = store.runs(name, 1)
-        state = states.get(name, {})
-        rows.append(
-            {
-                "pair": name,
-                "left": pair.left,
-                "right": pair.right,
-                "mode": pair.mode,
-                "schedule": pair.schedule_text,
-                "paused": bool(state.get("paused")),
-                "running": bool(store.running(name)),
-                "next_run": state.get("next_fire_at") if daemon else None,
-                "last_run": last[0] if last else None,
-                "bindings": store.count_bindings(name),
-            }
-        )
-    about = (
-        {
-            "alive": True,
-            "node": daemon["node"],
-            "pid": daemon["pid"],
-            "version": daemon["version"],
-            "since": daemon["started_at"],
-        }
-        if daemon
-        else {"alive": False}
-    )
+    report = reporting.status(c.config(config), c.store(config, readonly=True))
     if as_json:
-        print_json({"daemon": about, "pairs": rows})
+        print_json(report)
         return
-    if daemon:
+    daemon = report["daemon"]
+    if daemon["alive"]:
         print(
             f"daemon: running on {daemon['node']} (pid {daemon['pid']}, "
-            f"version {daemon['version']}) since {when(daemon['started_at'])}"
+            f"version {daemon['version']}) since {when(daemon['since'])}"
         )
     else:
         print("daemon: not running (start it with 'syncd run')")
@@ -294,21 +239,29 @@ def status(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption
                 r["schedule"] or "on demand",
                 "yes" if r["paused"] else "no",
                 "yes" if r["running"] else "no",
-                when(r["next_run"]) if r["next_run"] else "",
+                _next(r),
                 _last(r["last_run"]),
                 r["last_run"] and f"{r['last_run']['status']}: {counts_text(r['last_run'])}",
                 ", ".join(f"{n} {e}" for e, n in sorted(r["bindings"].items())) or "0",
             ]
-            for r in rows
+            for r in report["pairs"]
         ),
     )
+
+
+def _next(pair: reporting.PairStatus) -> str:
+    """The next run, and the rate-limit wait that holds scheduled runs till then."""
+    parts = [when(pair["next_run"])] if pair["next_run"] else []
+    if pair["not_before"]:
+        parts.append(f"not before {when(pair['not_before'])}")
+    return ", ".join(parts)
 
 
 def _arrow(mode: str) -> str:
     return {"export": "->", "import": "<-"}.get(mode, "<->")
 
 
-def _last(run: dict[str, Any] | None) -> str | None:
+def _last(run: reporting.Run | None) -> str | None:
     return f"#{run['id']} {when(run['started_at'])}" if run else None
 
 

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
+from syncd import reporting
 from syncd.cli.context import ConfigOption, JsonOption, ctx_of
 from syncd.cli.render import counts_text, print_json
 from syncd.config import config_path
-from syncd.daemon.service import POLL_SECONDS, Daemon, daemon_alive
+from syncd.daemon.service import POLL_SECONDS, Daemon
 from syncd.errors import DaemonNotRunning
 from syncd.logging import configure_logging
-from syncd.state.rows import COUNTS
 
 
 def run(ctx: typer.Context, config: ConfigOption = None) -> None:
@@ -42,7 +42,7 @@ def trigger(
     c = ctx_of(ctx)
     cfg, store = c.config(config), c.store(config)
     name = cfg.pair(pair).name
-    if daemon_alive(store) is None:
+    if not reporting.daemons(store):
         raise DaemonNotRunning(
             f"no syncd daemon is running for {cfg.path} (no recent heartbeat); "
             f"start it with 'syncd run', or run the pair here with 'syncd sync {name}'"
@@ -54,18 +54,13 @@ def trigger(
         else:
             print(f"requested a {'full ' if full else ''}run of {name}")
         return
-    while True:
-        done = [r for r in store.runs_since(name, "trigger", since) if r["status"] != "running"]
-        if done:
-            break
-        if daemon_alive(store) is None:
+    while (finished := reporting.finished_run(store, name, "trigger", since)) is None:
+        if not reporting.daemons(store):
             raise DaemonNotRunning(f"the daemon stopped before the run of {name} finished")
         time.sleep(POLL_SECONDS / 2)
-    finished = done[0]
     code = 0 if finished["status"] == "ok" else 1
     if as_json:
-        summary = {key: finished[key] for key in ("id", "pair", "status", "error")}
-        print_json(summary | {"counts": {k: finished[k] for k in COUNTS}})
+        print_json(reporting.run_summary(finished))
     else:
         text = f"run {finished['id']} of {name}: {finished['status']}: {counts_text(finished)}"
         print(text + (f": {finished['error']}" if finished["error"] else ""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     out.print(grid)
 
 
-def counts_text(run: dict[str, Any]) -> str:
+def counts_text(run: Mapping[str, Any]) -> str:
     """A run's non-zero counts, e.g. ``3 created, 1 failed``."""
     keys = ("created", "updated", "deleted", "bound", "skipped", "failed", "conflicts")
     parts = [f"{run[k]} {k}" for k in keys if run.get(k)]

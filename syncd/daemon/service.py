@@ -19,7 +19,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from syncd import __version__
 from syncd.config import Config, ConfigError, load_config
@@ -275,9 +274,3 @@ class Daemon:
         if line != self._last_status:
             self._last_status = line
             self.notifier.status(line)
-
-
-def daemon_alive(store: Store) -> dict[str, Any] | None:
-    """The most recently seen live daemon, or None."""
-    alive = store.daemons(ALIVE_SECONDS)
-    return max(alive, key=lambda d: d["seen_at"]) if alive else None
