@@ -36,6 +36,7 @@ from syncd.plugin.connector import (
     RateLimitedError,
     Record,
 )
+from syncd.plugin.context import ConnectorContext
 from syncd.state import Store
 from syncd.state.errors import StoreError
 from syncd.state.rows import COUNTS, BatchCommit, now, other
@@ -159,8 +160,8 @@ class PairRunner:
         opened: list[Connector] = []
         try:
             with ExitStack() as stack:
-                left = stack.enter_context(self.config.connector(pair.left))
-                right = stack.enter_context(self.config.connector(pair.right))
+                left = stack.enter_context(self._connector(pair.left, pair.name))
+                right = stack.enter_context(self._connector(pair.right, pair.name))
                 opened += (left, right)
                 run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
                 body(run)
@@ -183,6 +184,11 @@ class PairRunner:
             raise
         self._finish(result, counts, started, bound)
         return result
+
+    def _connector(self, name: str, pair: str) -> Connector:
+        """A fresh instance of connector ``name`` with its context, not yet opened."""
+        context = ConnectorContext.create(name, self.store, pair=pair)
+        return self.config.connector(name).with_context(context)
 
     def _rate_limited(
         self,
