@@ -4,14 +4,19 @@ bound logger, the clock), through the engine's API and the store's."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from structlog.testing import capture_logs
 
+from conftest import MYSQL_ENV
 from syncd.config import parse_config
 from syncd.engine import PairRunner
 from syncd.plugin.context import ConnectorContext
@@ -154,9 +159,29 @@ def concurrent_updates(url: str) -> None:
     store.close()
 
 
-def test_concurrent_updates_lose_nothing_on_sqlite(state_url: str) -> None:
-    concurrent_updates(state_url)
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database for one test, dropped afterwards."""
+    base = os.environ.get(MYSQL_ENV)
+    if not base:
+        pytest.skip(f"set {MYSQL_ENV} (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
+    name = f"syncd_ctx_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    admin.dispose()
 
 
-def test_concurrent_updates_lose_nothing_on_postgresql(postgres_url: str) -> None:
-    concurrent_updates(postgres_url)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mysql"])
+def test_concurrent_updates_lose_nothing(
+    request: pytest.FixtureRequest, state_url: str, database: str
+) -> None:
+    if database == "sqlite":
+        url = state_url
+    else:
+        fixture = {"postgresql": "postgres_url", "mysql": "mysql_url"}[database]
+        url = str(request.getfixturevalue(fixture))
+    concurrent_updates(url)

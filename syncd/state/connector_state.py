@@ -77,9 +77,12 @@ def _locked(engine: Engine, connector: str, key: str) -> Iterator[Connection]:
             return
         conn.execution_options(isolation_level="READ COMMITTED")
         with conn.begin():
-            conn.execute(_insert_missing(engine.dialect.name, connector, key))
             row = select(_T.key).where(_T.connector == connector, _T.key == key)
-            conn.execute(row.with_for_update())
+            # lock the row before any insert: MariaDB's INSERT IGNORE of a row that
+            # exists takes a shared lock, and two such holders deadlock on FOR UPDATE
+            if conn.execute(row.with_for_update()).first() is None:
+                conn.execute(_insert_missing(engine.dialect.name, connector, key))
+                conn.execute(row.with_for_update())
             yield conn
 
 
