@@ -8,8 +8,11 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from syncd.config import Config, PairConfig
-from syncd.engine.ports import PairRules, Side, SyncState
+from syncd.engine.ports import PairRules, Side
 from syncd.engine.runner import PairRunner, Progress, StopCheck
+from syncd.plugin.connector import Connector
+from syncd.plugin.context import ConnectorContext
+from syncd.state import Store
 
 
 def pair_rules(config: Config, pair: PairConfig) -> PairRules:
@@ -38,16 +41,23 @@ def pair_rules(config: Config, pair: PairConfig) -> PairRules:
 
 def runner_for(
     config: Config,
-    store: SyncState,
+    store: Store,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> PairRunner:
     """A runner of ``config``'s pairs against ``store``: pairs looked up by name (an
     unknown name is a one-line :class:`~syncd.errors.UserError`), connectors opened
     fresh from the configuration for each run."""
+
+    def open_connector(name: str, pair: str) -> Connector:
+        # plugin API 2: the connector gets its context (durable values, a logger
+        # bound with the pair and its name); API 1 connectors ignore it
+        context = ConnectorContext.create(name, store, pair=pair)
+        return config.connector(name).with_context(context)
+
     return PairRunner(
         lambda name: pair_rules(config, config.pair(name)),
-        config.connector,
+        open_connector,
         store,
         progress=progress,
         should_stop=should_stop,

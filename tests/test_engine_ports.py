@@ -42,7 +42,7 @@ class OnlyPorts:
 def opener(tmp_path: Path) -> Callable[[str], MemoryConnector]:
     """Open the memory connector of the system with the given name."""
 
-    def open_connector(name: str) -> MemoryConnector:
+    def open_connector(name: str, pair: str) -> MemoryConnector:
         return MemoryConnector(name, MemorySettings(system=name), tmp_path)
 
     return open_connector

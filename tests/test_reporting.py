@@ -10,7 +10,7 @@ from typing import Any
 from conftest import make_config, systems
 from syncd import reporting
 from syncd.config import Config
-from syncd.engine import PairRunner
+from syncd.engine_setup import runner_for
 from syncd.plugin.connector import ErrorKind, RecordError
 from syncd.state import Store
 from syncd.state.rows import now
@@ -58,9 +58,9 @@ def test_status_gives_the_last_run_its_counts_the_bindings_and_pauses(
 ) -> None:
     cfg = setup(tmp_path)
     add(3)
-    first = PairRunner(cfg, store).run("p")
+    first = runner_for(cfg, store).run("p")
     add(1, start=10)
-    second = PairRunner(cfg, store).run("p")
+    second = runner_for(cfg, store).run("p")
     store.set_paused(["p"], True)
 
     (pair,) = reporting.pair_statuses(cfg, store, daemon_alive=False)
@@ -114,7 +114,7 @@ def test_a_rate_limit_wait_is_reported_while_it_lasts(tmp_path: Path, store: Sto
     left, _ = systems()
     add(2)
     left.rate_limit_after, left.retry_after = 0, 120.0
-    limited = PairRunner(cfg, store).run("p")
+    limited = runner_for(cfg, store).run("p")
     assert limited.status == "partial" and limited.not_before is not None
 
     (pair,) = reporting.pair_statuses(cfg, store, daemon_alive=False)
@@ -129,7 +129,7 @@ def test_history_is_newest_first_limited_and_per_pair(tmp_path: Path, store: Sto
     ids = []
     for i in range(3):
         add(1, start=i)
-        ids.append(PairRunner(cfg, store).run("p").run_id)
+        ids.append(runner_for(cfg, store).run("p").run_id)
     assert [r["id"] for r in reporting.history(store, "p", 2)] == ids[::-1][:2]
     assert [r["id"] for r in reporting.history(store)] == ids[::-1]
     assert reporting.history(store, "other") == []
@@ -147,13 +147,13 @@ def test_run_detail_gives_every_item_its_error_and_parsed_detail(
     cfg = setup(tmp_path)
     left, right = systems()
     first, _ = add(2)
-    assert PairRunner(cfg, store).run("p").status == "ok"
+    assert runner_for(cfg, store).run("p").status == "ok"
     left.edit("contact", first, phone="1")
     (target,) = [i for i, row in right.rows("contact").items() if row["email"] == "c0@x.org"]
     right.write_errors[target] = RecordError(ErrorKind.INVALID, "refused")
     add(1, start=10)
     left.expire_cursor = 1
-    result = PairRunner(cfg, store).run("p")
+    result = runner_for(cfg, store).run("p")
     assert result.run_id is not None and result.counts["failed"] == 1
 
     detail = reporting.run_detail(store, result.run_id)

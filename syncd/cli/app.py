@@ -24,8 +24,10 @@ from syncd.cli.render import counts_text, err, print_json, table, when
 from syncd.engine import PairRunner, RunResult
 from syncd.engine_setup import runner_for
 from syncd.errors import UserError
+from syncd.plugin.context import ConnectorContext
 from syncd.plugin.manager import default_registry
 from syncd.redact import redacted_output
+from syncd.state import Store
 from syncd.state.errors import StoreError
 from syncd.state.probe import probe_state
 
@@ -341,6 +343,15 @@ def plugins(as_json: JsonOption = False) -> None:
         err.print(f"plugin {failure['plugin']} ({failure['package']}) failed: {failure['reason']}")
 
 
+def _readonly_store(url: str) -> Store | None:
+    """The state store, opened so that nothing is written, for the connectors' own
+    values during ``syncd check``; None when it has no current schema yet."""
+    try:
+        return Store(url, readonly=True)
+    except (UserError, StoreError):
+        return None
+
+
 @app.command()
 def check(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Validate the configuration, say which state store it uses (creating or
@@ -350,14 +361,18 @@ def check(ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption 
     cfg.require_pairs()
     state = probe_state(cfg.state_url)
     results = []
+    store = _readonly_store(cfg.state_url) if state.ok else None
     for name in cfg.connectors:
         try:
-            cfg.connector(name).check()
+            context = ConnectorContext.create(name, store)
+            cfg.connector(name).with_context(context).check()
             results.append({"connector": name, "ok": True, "error": None})
         except Exception as exc:
             results.append(
                 {"connector": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
             )
+    if store is not None:
+        store.close()
     ok = state.ok and all(r["ok"] for r in results)
     shown = cfg.state_shown
     if as_json:

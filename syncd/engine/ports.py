@@ -148,7 +148,7 @@ class SyncState(Protocol):
 
 
 #: Opens the connector of a given name; the engine enters it as a context manager.
-OpenConnector = Callable[[str], AbstractContextManager[Connector]]
+OpenConnector = Callable[[str, str], AbstractContextManager[Connector]]
 
 #: field -> the transform (bound to its argument) applied to every value read
 Transforms = Mapping[str, Callable[[Any], Any]]

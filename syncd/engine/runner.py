@@ -174,8 +174,8 @@ class PairRunner:
         opened: list[Connector] = []
         try:
             with ExitStack() as stack:
-                left = stack.enter_context(self.open_connector(pair.left))
-                right = stack.enter_context(self.open_connector(pair.right))
+                left = stack.enter_context(self.open_connector(pair.left, pair.name))
+                right = stack.enter_context(self.open_connector(pair.right, pair.name))
                 opened += (left, right)
                 run = _Run(self, pair, run_id or 0, left, right, counts, dry_run, result.items)
                 body(run)

@@ -16,9 +16,11 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
+
+from syncd.plugin.context import ConnectorContext
 
 
 @dataclass(slots=True)
@@ -187,7 +189,9 @@ class Connector(ABC):
     the methods, and return the class from the ``syncd_connectors`` hook.
 
     The engine opens a connector for one run (``with connector:``), so per-run caches
-    live on the instance and are dropped by :meth:`close`.
+    live on the instance and are dropped by :meth:`close`. Before opening it, the
+    engine gives it a :class:`~syncd.plugin.context.ConnectorContext` (plugin API 2),
+    which the connector reads as :attr:`context`.
     """
 
     #: The ``type`` name used in configuration.
@@ -205,7 +209,29 @@ class Connector(ABC):
         self.settings = settings
         self.base_dir = base_dir
 
+    _context: ConnectorContext | None = None
+
     # -- lifecycle --------------------------------------------------------------------
+
+    def with_context(self, context: ConnectorContext) -> Self:
+        """Give the connector the context it is opened with; returns the connector,
+        for ``with connector.with_context(context):``. Called before :meth:`open`."""
+        self._context = context
+        return self
+
+    @property
+    def context(self) -> ConnectorContext:
+        """The context this connector was opened with (plugin API 2): its own durable
+        store, a bound logger, the clock. Raises if it was given none (a test that
+        opens a connector itself passes one made with
+        :meth:`ConnectorContext.create <syncd.plugin.context.ConnectorContext.create>`)."""
+        if self._context is None:
+            name = getattr(self, "name", type(self).__name__)
+            raise RuntimeError(
+                f"connector {name} was opened without a context: call"
+                " with_context(ConnectorContext.create(name)) before opening it"
+            )
+        return self._context
 
     def open(self) -> None:
         """Prepare for a run (connect, load indexes). Called once before any read."""

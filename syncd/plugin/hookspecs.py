@@ -23,6 +23,10 @@ implementation only the arguments it names).
 plugin module states what it needs with a module attribute ``SYNCD_API = N``; syncd
 refuses (and reports, naming the package) a plugin that needs a newer API than it
 has, instead of failing later in the middle of a run.
+
+API 2 adds the context a connector is opened with (:mod:`syncd.plugin.context`):
+its own durable key-value store, a bound logger and the clock, read as
+``self.context``. Nothing an API 1 connector does changes: it may ignore the context.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from syncd.plugin.connector import Connector
 from syncd.plugin.transforms import Transform
 
 #: The version of the plugin API this syncd provides (see the module docs).
-API_VERSION = 1
+API_VERSION = 2
 
 hookspec = pluggy.HookspecMarker("syncd")
 hookimpl = pluggy.HookimplMarker("syncd")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 #: The newest revision in ``syncd/migrations/versions`` (update it with each new one).
-HEAD = "0002"
+HEAD = "0003"
 
 #: The PostgreSQL advisory lock key that serialises schema changes ("syncd").
 SCHEMA_LOCK = 0x73796E6364

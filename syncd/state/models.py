@@ -156,6 +156,20 @@ class Heartbeat(SQLModel, table=True):
     seen_at: datetime
 
 
+class ConnectorState(SQLModel, table=True):
+    """One key of a connector's own durable store (a rotated token, a sync token the
+    system hands out): what a connector opened with a context keeps between runs."""
+
+    __tablename__ = "connector_state"
+
+    connector: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    #: None only inside the transaction that inserted the row to lock the key
+    #: (:mod:`syncd.state.connector_state`); never seen as a value.
+    value: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime
+
+
 # The tables, for SQLAlchemy Core statements (the store's bulk and per-run queries).
 BINDING: Table = Binding.__table__  # type: ignore[attr-defined]
 CURSOR: Table = CursorRow.__table__  # type: ignore[attr-defined]
@@ -165,3 +179,4 @@ INTENT: Table = Intent.__table__  # type: ignore[attr-defined]
 RETRY: Table = Retry.__table__  # type: ignore[attr-defined]
 PAIR_STATE: Table = PairState.__table__  # type: ignore[attr-defined]
 HEARTBEAT: Table = Heartbeat.__table__  # type: ignore[attr-defined]
+CONNECTOR_STATE: Table = ConnectorState.__table__  # type: ignore[attr-defined]

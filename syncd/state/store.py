@@ -1,6 +1,7 @@
 """The state store: one object for every read and write of syncd's state, made of one
 part per concern (:mod:`~syncd.state.bindings`, :mod:`~syncd.state.runs`,
-:mod:`~syncd.state.control`) over one database engine.
+:mod:`~syncd.state.control`, :mod:`~syncd.state.connector_state`) over one database
+engine.
 
 The engine's hot path asks for bindings a page at a time (one IN-list statement) and
 records the outcome of a batch in one transaction of bulk statements (executemany), so
@@ -17,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from syncd.errors import UserError
 from syncd.state.bindings import BindingsStore
 from syncd.state.connect import make_engine
+from syncd.state.connector_state import ConnectorStateStore
 from syncd.state.control import ControlStore
 from syncd.state.errors import from_dbapi, translated
 from syncd.state.migrate import check_current, upgrade
@@ -36,7 +38,7 @@ __all__ = ["CHUNK", "COUNTS", "BatchCommit", "BindingRow", "Store", "now", "othe
 
 
 @translated
-class Store(BindingsStore, RunsStore, ControlStore):
+class Store(BindingsStore, RunsStore, ControlStore, ConnectorStateStore):
     """All reads and writes of syncd's state, for one pair at a time or for the CLI.
 
     Database errors are raised as :class:`~syncd.state.errors.StoreError` (one line,
